@@ -1,0 +1,160 @@
+"""Tempo, beats, meter and downbeats from the notes of a bare voice.
+
+A bare voice has no drums, so the pulse is read from where notes start and how long
+they last: an onset-strength curve built from note onsets (weighted by duration and
+loudness), a tempo from its autocorrelation with a prior around 100 bpm, beats by
+dynamic programming (Ellis 2007) so the grid follows a drifting singer, and the meter
+and bar phase from where the long notes fall."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+
+from sideman.music import BeatGrid, Note
+
+FRAME_RATE_HZ = 100.0
+MIN_BPM, MAX_BPM = 50.0, 200.0
+PRIOR_CENTER_BPM = 100.0
+PRIOR_OCTAVE_WIDTH = 0.9
+TIGHTNESS = 120.0
+
+
+def onset_envelope(notes: tuple[Note, ...], *, duration_seconds: float) -> np.ndarray:
+    """Onset strength at FRAME_RATE_HZ [shape=(frames,)]: a bump at each note start,
+    taller for long and loud notes."""
+    frames = int(np.ceil(duration_seconds * FRAME_RATE_HZ)) + 1
+    env = np.zeros(frames)
+    for note in notes:
+        i = int(round(note.start_seconds * FRAME_RATE_HZ))
+        if 0 <= i < frames:
+            env[i] += (0.4 + min(note.duration_seconds, 1.2)) * (note.velocity / 100.0)
+    return gaussian_filter1d(env, sigma=2.0)
+
+
+def estimate_tempo(env: np.ndarray) -> float:
+    """Global tempo in bpm: autocorrelation summed over the first harmonics of each lag,
+    times a log-normal prior."""
+    env = env - env.mean()
+    n = len(env)
+    spectrum = np.fft.rfft(env, 2 * n)
+    ac = np.fft.irfft(np.abs(spectrum) ** 2)[:n]
+    ac /= ac[0] + 1e-12
+    lags = np.arange(int(FRAME_RATE_HZ * 60 / MAX_BPM), int(FRAME_RATE_HZ * 60 / MIN_BPM) + 1)
+    lags = lags[lags * 4 < n] if np.any(lags * 4 < n) else lags[lags < n]
+    score = np.zeros(len(lags))
+    for k, weight in ((1, 1.0), (2, 0.5), (3, 0.33), (4, 0.25)):
+        idx = np.minimum(lags * k, n - 1)
+        score += weight * ac[idx]
+    bpm = 60.0 * FRAME_RATE_HZ / lags
+    prior = np.exp(-0.5 * (np.log2(bpm / PRIOR_CENTER_BPM) / PRIOR_OCTAVE_WIDTH) ** 2)
+    best = int(np.argmax(np.maximum(score, 0) * prior))
+    # parabolic refinement of the peak lag
+    lag = float(lags[best])
+    if 0 < best < len(lags) - 1:
+        a, b, c = score[best - 1], score[best], score[best + 1]
+        denom = a - 2 * b + c
+        if denom < 0:
+            lag += 0.5 * (a - c) / denom
+    return 60.0 * FRAME_RATE_HZ / lag
+
+
+def track_beats(env: np.ndarray, *, tempo_bpm: float) -> np.ndarray:
+    """Beat times in seconds by dynamic programming over the onset envelope."""
+    period = 60.0 * FRAME_RATE_HZ / tempo_bpm
+    n = len(env)
+    norm = env / (env.std() + 1e-9)
+    # local score: the envelope smoothed at a beat's width
+    local = np.convolve(norm, np.exp(-0.5 * (np.arange(-period, period + 1) * 32.0 / period) ** 2), "same")
+    window = np.arange(-int(round(2 * period)), -int(round(period / 2)) + 1)
+    txwt = -TIGHTNESS * np.log(-window / period) ** 2
+    cumscore = np.zeros(n)
+    backlink = -np.ones(n, dtype=int)
+    for i in range(n):
+        z = i + window
+        valid = z >= 0
+        if np.any(valid):
+            candidates = txwt[valid] + cumscore[z[valid]]
+            j = int(np.argmax(candidates))
+            cumscore[i] = local[i] + candidates[j]
+            backlink[i] = z[valid][j]
+        else:
+            cumscore[i] = local[i]
+    # end at the best beat in the last period
+    tail = max(0, n - int(period))
+    i = tail + int(np.argmax(cumscore[tail:]))
+    beats = []
+    while i >= 0:
+        beats.append(i)
+        i = backlink[i]
+    frames = np.array(beats[::-1], dtype=float)
+    return _fill_edges(frames / FRAME_RATE_HZ, period / FRAME_RATE_HZ, n / FRAME_RATE_HZ)
+
+
+def _fill_edges(beats: np.ndarray, period_seconds: float, end_seconds: float) -> np.ndarray:
+    """Extend the beat list at the edges so it spans the whole recording."""
+    head = []
+    t = beats[0] - period_seconds
+    while t >= -0.02:
+        head.append(t)
+        t -= period_seconds
+    tail = []
+    t = beats[-1] + period_seconds
+    while t <= end_seconds:
+        tail.append(t)
+        t += period_seconds
+    return np.concatenate([np.array(head[::-1]), beats, np.array(tail)])
+
+
+def beat_accents(notes: tuple[Note, ...], beats: np.ndarray) -> np.ndarray:
+    """Accent per beat [shape=(beats,)]: the weight of notes starting near it; long notes
+    and notes after a rest (phrase starts) count more."""
+    accents = np.zeros(len(beats))
+    if len(beats) < 2:
+        return accents
+    period = float(np.median(np.diff(beats)))
+    previous_end = -10.0
+    for note in notes:
+        i = int(np.argmin(np.abs(beats - note.start_seconds)))
+        if abs(beats[i] - note.start_seconds) <= 0.2 * period:
+            weight = min(note.duration_seconds / period, 3.0) + 0.3
+            if note.start_seconds - previous_end > period:
+                weight += 0.5  # a phrase start
+            accents[i] += weight * note.velocity / 100.0
+        previous_end = note.end_seconds
+    return accents
+
+
+def estimate_meter(accents: np.ndarray) -> tuple[int, int]:
+    """(beats_per_bar, first_downbeat_index) from the accent pattern: 3 or 4 beats a bar,
+    phase where accents concentrate."""
+    best: tuple[float, int, int] = (-np.inf, 4, 0)
+    for beats_per_bar, bias in ((4, 0.03), (3, 0.0)):
+        usable = len(accents) - len(accents) % beats_per_bar
+        if usable < 2 * beats_per_bar:
+            continue
+        for phase in range(beats_per_bar):
+            on = accents[phase::beats_per_bar]
+            contrast = on.mean() - accents.mean()
+            score = contrast / (accents.mean() + 1e-9) + bias
+            if score > best[0]:
+                best = (score, beats_per_bar, phase)
+    return best[1], best[2]
+
+
+def analyze_rhythm(
+    notes: tuple[Note, ...], *, duration_seconds: float, tempo_bpm: float | None = None
+) -> BeatGrid:
+    """The beat grid of a melody. tempo_bpm, when given, overrides the estimate."""
+    env = onset_envelope(notes, duration_seconds=duration_seconds)
+    if len(notes) < 4 or env.max() <= 0:
+        tempo = tempo_bpm or PRIOR_CENTER_BPM
+        period = 60.0 / tempo
+        beats = np.arange(0.0, max(duration_seconds, 2 * period) + 1e-9, period)
+        return BeatGrid(tuple(float(b) for b in beats), 4, 4, 0)
+    tempo = tempo_bpm or estimate_tempo(env)
+    beats = track_beats(env, tempo_bpm=tempo)
+    if len(beats) < 2:
+        beats = np.array([0.0, 60.0 / tempo])
+    beats_per_bar, phase = estimate_meter(beat_accents(notes, beats))
+    return BeatGrid(tuple(float(b) for b in beats), beats_per_bar, 4, phase)

@@ -1,0 +1,86 @@
+"""Submit, status and detail (vidgo "add-instrumental" family)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+from urllib.parse import unquote, urlsplit
+
+from fastapi import APIRouter, Query, Request
+
+from sideman.api.deps import BaseUrlDep, Caller, CallerDep, Services, ServicesDep
+from sideman.api.errors import ApiError
+from sideman.api.schemas import SubmitBody
+from sideman.tasks import Task
+from sideman.tasks.views import detail_data, status_data, time_text
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/api/generate", tags=["generate"])
+
+UPLOADS_PREFIX = "/files/uploads/"
+
+
+@router.post("/submit", summary="Start an add-instrumental task")
+def submit(body: SubmitBody, caller: CallerDep, services: ServicesDep, base_url: BaseUrlDep,
+           request: Request) -> dict:
+    source = _input_source(body.input.upload_url, services=services, base_url=base_url,
+                            request=request)
+    task = services.tasks.create(
+        owner_key_hash=caller.key_hash,
+        request={
+            "input": body.input.model_dump(),
+            "callback_url": body.callback_url,
+            "source": source,
+            "base_url": base_url,
+        },
+    )
+    services.queue.enqueue(task.id)
+    log.info("task %s: submitted", task.id)
+    return {"code": 200, "data": {"task_id": task.id, "status": task.status,
+                                  "created_time": time_text(task)}}
+
+
+@router.get("/status/{task_id}", summary="A task's status and progress")
+def status(task_id: str, caller: CallerDep, services: ServicesDep, base_url: BaseUrlDep) -> dict:
+    task = _owned_task(task_id, caller=caller, services=services)
+    return {"code": 200, "data": status_data(task, base_url=base_url)}
+
+
+@router.get("/detail/music", summary="A task's files, one entry per variation")
+def detail(task_id: Annotated[str, Query(min_length=1, max_length=64)], caller: CallerDep,
+           services: ServicesDep, base_url: BaseUrlDep) -> dict:
+    task = _owned_task(task_id, caller=caller, services=services)
+    return {"code": 200, "data": detail_data(task, base_url=base_url)}
+
+
+def _owned_task(task_id: str, *, caller: Caller, services: Services) -> Task:
+    task = services.tasks.get(task_id) if len(task_id) <= 64 else None
+    if task is None:
+        raise ApiError(404, f"task {task_id[:64]!r} not found", param="task_id")
+    if task.owner_key_hash != caller.key_hash:
+        raise ApiError(403, "Task belongs to another user", param="task_id")
+    return task
+
+
+def _input_source(upload_url: str, *, services: Services, base_url: str,
+                  request: Request) -> dict:
+    """Where the worker gets the audio: a file we stored (when upload_url is one of our
+    own /files/uploads/ URLs, or that path alone) or a URL to download."""
+    parts = urlsplit(upload_url)
+    ours = {urlsplit(base_url).netloc, request.url.netloc}
+    if services.settings.public_base_url:
+        ours.add(urlsplit(services.settings.public_base_url).netloc)
+    is_local = (not parts.scheme and not parts.netloc) or (
+        parts.scheme in ("http", "https") and parts.netloc in ours
+    )
+    if is_local and parts.path.startswith(UPLOADS_PREFIX):
+        key = unquote(parts.path[len(UPLOADS_PREFIX):])
+        if not services.uploads.exists(key):
+            raise ApiError(422, "input.upload_url: no such uploaded file (uploads expire "
+                                "after a while; upload it again)", param="input.upload_url")
+        return {"kind": "upload", "key": key}
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ApiError(422, "input.upload_url: must be an http(s) URL or a file_url from "
+                            "/api/common/upload/*", param="input.upload_url")
+    return {"kind": "url", "url": upload_url}

@@ -1,0 +1,170 @@
+"""The vidgo file endpoints (audio only): stream, base64 and URL uploads.
+
+Each stores one file as ``uploads_dir/<file_id><ext>``; file_id is 128 random bits and
+the returned `file_url` is a valid `upload_url` (the submit route resolves it to the
+stored file without any HTTP). Not audio (by its first bytes, or failing that its
+declared type) is 415; over settings.max_upload_bytes is 413.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import secrets
+import tempfile
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path, PurePosixPath
+from typing import Annotated, BinaryIO
+
+from fastapi import APIRouter, File, UploadFile
+
+from sideman.api.deps import BaseUrlDep, CallerDep, Services, ServicesDep
+from sideman.api.errors import ApiError
+from sideman.api.schemas import Base64Upload, UrlUpload
+from sideman.errors import FetchError
+from sideman.storage import TooLarge
+from sideman.tasks.db import utcnow
+
+log = logging.getLogger(__name__)
+
+__all__ = ["router", "sniff_audio"]
+
+router = APIRouter(prefix="/api/common/upload", tags=["uploads"])
+
+_CHUNK_BYTES = 1 << 20
+_EXTENSIONS = {
+    "audio/wav": ".wav", "audio/mpeg": ".mp3", "audio/aac": ".aac", "audio/ogg": ".ogg",
+    "audio/flac": ".flac", "audio/mp4": ".m4a", "audio/webm": ".webm", "audio/aiff": ".aiff",
+    "audio/x-ms-wma": ".wma",
+}
+_DECLARED = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".aac": "audio/aac", ".ogg": "audio/ogg",
+             ".oga": "audio/ogg", ".opus": "audio/ogg", ".flac": "audio/flac", ".m4a": "audio/mp4",
+             ".webm": "audio/webm", ".aif": "audio/aiff", ".aiff": "audio/aiff"}
+
+
+@router.post("/stream", summary="Upload an audio file (multipart field `file`)")
+def upload_stream(file: Annotated[UploadFile, File()], caller: CallerDep,
+                  services: ServicesDep, base_url: BaseUrlDep) -> dict:
+    return _store(_chunks(file.file), original_name=file.filename or "upload",
+                  declared_type=file.content_type, services=services, base_url=base_url)
+
+
+@router.post("/base64", summary="Upload audio as base64 (or a data: URL)")
+def upload_base64(body: Base64Upload, caller: CallerDep, services: ServicesDep,
+                  base_url: BaseUrlDep) -> dict:
+    text = body.base64_data.strip()
+    declared_type = None
+    if text.startswith("data:"):
+        header, _, text = text.partition(",")
+        declared_type = header[5:].split(";", 1)[0] or None
+    limit = services.settings.max_upload_bytes
+    if len(text) * 3 // 4 > limit + 3:
+        raise ApiError(413, f"the file is larger than the {limit} byte limit", param="base64_data")
+    try:
+        data = base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ApiError(422, "base64_data is not valid base64", param="base64_data") from exc
+    return _store(iter([data]), original_name=body.file_name or "upload",
+                  declared_type=declared_type, services=services, base_url=base_url)
+
+
+@router.post("/url", summary="Copy audio from a URL into sideman's storage")
+def upload_url(body: UrlUpload, caller: CallerDep, services: ServicesDep,
+               base_url: BaseUrlDep) -> dict:
+    from sideman.ingest.fetch import fetch_to_file
+
+    settings = services.settings
+    with tempfile.TemporaryDirectory(dir=settings.data_dir) as scratch:
+        try:
+            path = fetch_to_file(body.file_url, dest_dir=Path(scratch),
+                                 max_bytes=settings.max_upload_bytes,
+                                 timeout_seconds=settings.fetch_timeout_seconds,
+                                 allow_private=settings.allow_private_urls, what="file_url")
+        except FetchError as exc:
+            raise ApiError(422, str(exc), param="file_url") from exc
+        name = body.file_name or PurePosixPath(body.file_url.split("?", 1)[0]).name or "upload"
+        with open(path, "rb") as handle:
+            return _store(_chunks(handle), original_name=name, declared_type=None,
+                          services=services, base_url=base_url)
+
+
+def _store(chunks: Iterator[bytes], *, original_name: str, declared_type: str | None,
+           services: Services, base_url: str) -> dict:
+    first = next(chunks, b"")
+    if not first:
+        raise ApiError(422, "the file is empty", param="file")
+    mime_type = sniff_audio(first) or _declared_audio(declared_type)
+    if mime_type is None:
+        raise ApiError(415, "the file is not audio (wav, mp3, flac, ogg, m4a, webm, aiff)",
+                       param="file")
+    file_id = secrets.token_hex(16)
+    suffix = PurePosixPath(original_name).suffix.lower()
+    extension = suffix if suffix in _DECLARED else _EXTENSIONS.get(mime_type, ".bin")
+    file_name = f"{file_id}{extension}"
+    limit = services.settings.max_upload_bytes
+    try:
+        size = services.uploads.write(file_name, _prepend(first, chunks), max_bytes=limit)
+    except TooLarge as exc:
+        raise ApiError(413, f"the file is larger than the {limit} byte limit", param="file") from exc
+    now = utcnow()
+    expires = now + timedelta(hours=services.settings.upload_retention_hours)
+    file_url = f"{base_url}/files/uploads/{file_name}"
+    log.info("stored upload %s (%d bytes, %s)", file_name, size, mime_type)
+    return {
+        "success": True,
+        "code": 200,
+        "msg": "File uploaded successfully",
+        "data": {
+            "file_id": file_id,
+            "file_name": file_name,
+            "original_name": original_name,
+            "file_size": size,
+            "mime_type": mime_type,
+            "file_url": file_url,
+            "download_url": f"{file_url}?download=1",
+            "upload_time": now.isoformat(timespec="seconds"),
+            "expires_at": expires.isoformat(timespec="seconds"),
+        },
+    }
+
+
+def sniff_audio(head: bytes) -> str | None:
+    """The audio MIME type the first bytes announce, or None."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "audio/wav"
+    if head[:3] == b"ID3":
+        return "audio/mpeg"
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
+        return "audio/aac" if head[1] & 0x06 == 0 else "audio/mpeg"
+    if head[:4] == b"OggS":
+        return "audio/ogg"
+    if head[:4] == b"fLaC":
+        return "audio/flac"
+    if head[4:8] == b"ftyp":
+        return "audio/mp4"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "audio/webm"
+    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        return "audio/aiff"
+    if head[:4] == b"\x30\x26\xb2\x75":
+        return "audio/x-ms-wma"
+    return None
+
+
+def _declared_audio(declared_type: str | None) -> str | None:
+    if declared_type and declared_type.startswith("audio/"):
+        return declared_type
+    return None
+
+
+def _chunks(handle: BinaryIO) -> Iterator[bytes]:
+    while chunk := handle.read(_CHUNK_BYTES):
+        yield chunk
+
+
+def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield first
+    yield from rest
+

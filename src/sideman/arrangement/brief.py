@@ -1,0 +1,44 @@
+"""The arrangement brief: what was heard and what will be played, in words (the API's
+`prompt` field and the text-stage callback)."""
+
+from __future__ import annotations
+
+from sideman.analysis import Analysis
+from sideman.arrangement.form import Form
+from sideman.music import Track
+from sideman.style import StyleSpec
+
+
+def write_brief(analysis: Analysis, style: StyleSpec, form: Form, *, tracks: tuple[Track, ...], variation: int) -> str:
+    chords = _progression(form)
+    heard = (
+        f"Heard: {analysis.grid.tempo_bpm:.0f} bpm in {analysis.grid.meter}, {analysis.key.label}, "
+        f"{len(analysis.notes)} sung notes over {analysis.duration_seconds:.1f} s "
+        f"(range MIDI {analysis.vocal_range_midi[0]}-{analysis.vocal_range_midi[1]}), "
+        f"sections {' '.join(s.label for s in analysis.sections) or 'A'}."
+    )
+    band = ", ".join(f"{t.name} ({t.role})" for t in tracks) or "no instruments"
+    mood = f" {', '.join(style.moods)}" if style.moods else ""
+    played = (
+        f"Take {variation + 1}: a{mood} {style.genre} arrangement with {band}; "
+        f"{style.groove.replace('_', ' ')} groove, {style.feel} feel, "
+        f"energy {style.energy:.2f}; {form.intro_bars}-bar intro, closing on the tonic after "
+        f"{form.outro_bars} bar(s). Chords: {chords}."
+    )
+    notes = []
+    if style.unmatched_tags:
+        notes.append(f"Tags not understood: {', '.join(style.unmatched_tags)}.")
+    if style.unmatched_negative_tags:
+        notes.append(f"Negative tags not understood: {', '.join(style.unmatched_negative_tags)}.")
+    if style.excluded_instruments or style.excluded_genres or style.sparse_roles:
+        kept_out = sorted(style.excluded_genres) + sorted(f"busy {r}" for r in style.sparse_roles)
+        if style.excluded_instruments:
+            kept_out.append(f"{len(style.excluded_instruments)} excluded instrument(s)")
+        notes.append(f"Kept out: {', '.join(kept_out)}.")
+    return " ".join([heard, played, *notes])
+
+
+def _progression(form: Form, limit: int = 16) -> str:
+    labels = [c.symbol for c in form.chords]
+    shown = " | ".join(labels[:limit])
+    return shown + (" | ..." if len(labels) > limit else "")

@@ -1,0 +1,49 @@
+"""What every part needs to write its notes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sideman.arrangement.form import Form
+from sideman.music import Key
+from sideman.style import StyleSpec
+
+
+@dataclass(frozen=True)
+class PartContext:
+    """form: bars, chords and grid; energy_per_bar: 0..1 per bar of the form;
+    swing: delay of off-beat eighths as a fraction of a beat (0 straight, ~0.16 swing);
+    rng: the one seeded generator; humanize: 0..1 timing/velocity looseness (V5);
+    vocal_range_midi: the sung range the harmony keeps clear."""
+
+    form: Form
+    key: Key
+    style: StyleSpec
+    energy_per_bar: np.ndarray
+    swing: float
+    rng: np.random.Generator
+    humanize: float
+    vocal_range_midi: tuple[int, int]
+    variation: int
+    fuller_voicings: bool
+
+    def time(self, bar_index: int, beat: float) -> float:
+        """Seconds at a beat of a bar, with swing on the off-beat eighths."""
+        whole = int(np.floor(beat + 1e-9))
+        frac = beat - whole
+        if self.swing and abs(frac - 0.5) < 1e-6:
+            beat = whole + 0.5 + self.swing
+        t = self.form.bar_beat_time(bar_index, beat)
+        if self.humanize:
+            t += float(self.rng.normal(0.0, 0.006 * self.humanize))
+        return t
+
+    def velocity(self, bar_index: int, base: float, *, accent: float = 0.0) -> int:
+        """MIDI velocity from a base (0..1), the bar's energy and an accent."""
+        energy = float(self.energy_per_bar[min(bar_index, len(self.energy_per_bar) - 1)])
+        level = base * (0.7 + 0.45 * energy) + accent
+        if self.humanize:
+            level += float(self.rng.normal(0.0, 0.04 * self.humanize))
+        return int(np.clip(round(127 * level), 20, 127))

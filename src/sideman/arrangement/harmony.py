@@ -1,0 +1,104 @@
+"""Harmony parts (keys, guitar, strings, pad): voiced chords on the style's pattern,
+with voice leading (each chord takes the inversion nearest the last one) and a register
+chosen away from the singer's."""
+
+from __future__ import annotations
+
+import itertools
+
+from sideman.arrangement.context import PartContext
+from sideman.arrangement.patterns import for_meter, patterns
+from sideman.music import Chord, Note
+
+# role -> (base velocity 0..1, register shift in semitones)
+_ROLE_LEVEL = {"keys": (0.62, 0), "guitar": (0.6, -5), "strings": (0.5, 0), "pad": (0.45, 0)}
+
+
+def harmony_register(vocal_range_midi: tuple[int, int], role: str) -> tuple[int, int]:
+    """(low, high) MIDI range for a harmony part: below a high voice, around and above
+    middle C for a low voice (where a piano below would turn to mud)."""
+    low_voice, _ = vocal_range_midi
+    if low_voice >= 57:  # a high voice: comp underneath it
+        low, high = 48, max(62, min(low_voice + 2, 69))
+    else:  # a low voice: comp above its lower half
+        low, high = 55, 74
+    shift = _ROLE_LEVEL.get(role, (0.6, 0))[1]
+    return low + shift, high + shift
+
+
+def write_harmony(ctx: PartContext, *, role: str, pattern: str, sparse: bool) -> tuple[Note, ...]:
+    data = patterns()
+    bar_pattern = for_meter(data["harmony_sparse"] if sparse else data["harmony"][pattern], ctx.form.grid.beats_per_bar)
+    low, high = harmony_register(ctx.vocal_range_midi, role)
+    if ctx.variation % 2 == 1:
+        low, high = low + 3, high + 3  # the second take voices a little higher
+    base_level = _ROLE_LEVEL.get(role, (0.6, 0))[0]
+    notes: list[Note] = []
+    previous: tuple[int, ...] | None = None
+    for b, span in enumerate(ctx.form.chords):
+        if span.chord is None:
+            continue
+        voicing = voice(span.chord, previous=previous, low=low, high=high,
+                        extensions=ctx.style.extensions or ctx.fuller_voicings)
+        previous = voicing
+        last_bar = b == len(ctx.form.chords) - 1
+        steps = [[0, ctx.form.grid.beats_per_bar, "chord"]] if last_bar else bar_pattern
+        for beat, length, what in steps:
+            pitches = _select(voicing, what)
+            start = ctx.time(b, float(beat))
+            end = ctx.time(b, float(beat) + float(length))
+            if last_bar:
+                end = start + 1.5 * (ctx.form.bars[b][1] - ctx.form.bars[b][0])  # let it ring
+            velocity = ctx.velocity(b, base_level, accent=0.05 if beat == 0 else 0.0)
+            for p in pitches:
+                notes.append(Note(start, end, p, velocity))
+    return tuple(notes)
+
+
+def voice(chord: Chord, *, previous: tuple[int, ...] | None, low: int, high: int, extensions: bool) -> tuple[int, ...]:
+    """Close-position voicing of the chord within [low, high] nearest to `previous`."""
+    intervals = list(chord.intervals)
+    if extensions and len(intervals) == 3:
+        seventh = 11 if chord.quality == "maj" else 10 if chord.quality == "min" else None
+        if seventh is not None:
+            intervals.append(seventh)
+    pcs = [(chord.root_pitch_class + i) % 12 for i in intervals]
+    candidates = []
+    for inversion in range(len(pcs)):
+        order = pcs[inversion:] + pcs[:inversion]
+        for octave_start in range(low - 12, high + 1):
+            if octave_start % 12 != order[0]:
+                continue
+            pitches = [octave_start]
+            for pc in order[1:]:
+                nxt = pitches[-1] + ((pc - pitches[-1]) % 12 or 12)
+                pitches.append(nxt)
+            if pitches[0] >= low and pitches[-1] <= high + 2:
+                candidates.append(tuple(pitches))
+    if not candidates:
+        base = low + (chord.root_pitch_class - low) % 12
+        return tuple(base + i for i in intervals)
+    if previous is None:
+        center = (low + high) / 2
+        return min(candidates, key=lambda c: abs(sum(c) / len(c) - center))
+    return min(candidates, key=lambda c: _movement(previous, c))
+
+
+def _movement(a: tuple[int, ...], b: tuple[int, ...]) -> float:
+    """Total semitone motion pairing the voices in order (a short voice-leading cost)."""
+    pairs = itertools.zip_longest(sorted(a), sorted(b), fillvalue=sorted(b)[-1])
+    return float(sum(abs(x - y) for x, y in pairs))
+
+
+def _select(voicing: tuple[int, ...], what: str) -> tuple[int, ...]:
+    if what == "chord":
+        return voicing
+    if what == "low":  # a power chord: root and fifth from the bottom of the voicing
+        root = min(voicing)
+        return (root - 12, root - 5) if root - 12 >= 36 else (root, root + 7)
+    if what == "high":
+        return voicing[1:] if len(voicing) > 2 else voicing
+    if what.startswith("arp"):
+        i = int(what[3:])
+        return (voicing[i % len(voicing)],)
+    raise ValueError(f"unknown harmony step {what!r}")

@@ -1,0 +1,133 @@
+"""deliver: the files of each variation and manifest.json (shape: shared CLI.md).
+
+Per variation folder `v<N>/`: song.mp3, instrumental.mp3, instrumental.wav,
+stems/<role>.wav, arrangement.mid, chords.json, chords.txt, cover.jpg."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+
+from sideman.arrangement import Arrangement
+from sideman.deliver.chart import chart_json, lead_sheet
+from sideman.deliver.cover import draw_cover
+from sideman.deliver.midi import write_midi
+from sideman.music import Note
+from sideman.render import RenderedVariation, encode_mp3, write_wav
+
+__all__ = ["variation_entry", "write_manifest", "write_variation_files"]
+
+
+def write_variation_files(
+    out_dir: Path,
+    *,
+    folder: str,
+    arrangement: Arrangement,
+    rendered: RenderedVariation,
+    origin_seconds: float,
+    title: str,
+    melody: tuple[Note, ...],
+    mp3_bitrate_kbps: int,
+) -> dict[str, object]:
+    """Write one variation's files under out_dir/folder; returns the manifest `files`
+    map (paths relative to out_dir)."""
+    base = out_dir / folder
+    (base / "stems").mkdir(parents=True, exist_ok=True)
+    rate = rendered.sample_rate_hz
+    files: dict[str, object] = {}
+
+    def rel(name: str) -> str:
+        return f"{folder}/{name}"
+
+    encode_mp3(base / "song.mp3", rendered.song, sample_rate_hz=rate, bitrate_kbps=mp3_bitrate_kbps)
+    files["song_mp3"] = rel("song.mp3")
+    encode_mp3(base / "instrumental.mp3", rendered.instrumental, sample_rate_hz=rate, bitrate_kbps=mp3_bitrate_kbps)
+    files["instrumental_mp3"] = rel("instrumental.mp3")
+    write_wav(base / "instrumental.wav", rendered.instrumental, sample_rate_hz=rate, bits=16)
+    files["instrumental_wav"] = rel("instrumental.wav")
+    write_midi(arrangement.score, base / "arrangement.mid", origin_seconds=origin_seconds, title=title)
+    files["midi"] = rel("arrangement.mid")
+    score = arrangement.score
+    chart = chart_json(arrangement.form.chords, key=score.key.label, meter=score.grid.meter,
+                       tempo_bpm=score.grid.tempo_bpm)
+    (base / "chords.json").write_text(json.dumps(chart, indent=1))
+    files["chords_json"] = rel("chords.json")
+    (base / "chords.txt").write_text(lead_sheet(arrangement.form.chords, title=title, key=score.key.label,
+                                                meter=score.grid.meter, tempo_bpm=score.grid.tempo_bpm))
+    files["lead_sheet"] = rel("chords.txt")
+    subtitle = f"{score.key.label} · {score.grid.tempo_bpm:.0f} bpm · {arrangement.style.genre} · take {arrangement.variation + 1}"
+    draw_cover(base / "cover.jpg", title=title, subtitle=subtitle, moods=arrangement.style.moods,
+               genre=arrangement.style.genre, notes=melody, variation=arrangement.variation)
+    files["cover"] = rel("cover.jpg")
+    stems = {}
+    for role, audio in rendered.stems.items():
+        # 24-bit: the stems sum to the pre-master instrumental far below -40 dB of error
+        write_wav(base / "stems" / f"{role}.wav", audio, sample_rate_hz=rate, bits=24)
+        stems[role] = rel(f"stems/{role}.wav")
+    files["stems"] = stems
+    return files
+
+
+def variation_entry(
+    *,
+    arrangement: Arrangement,
+    rendered: RenderedVariation | None,
+    origin_seconds: float,
+    duration_seconds: float,
+    files: dict[str, object] | None,
+    input_digest: str,
+) -> dict[str, object]:
+    """The manifest entry of one variation; before rendering (the text stage) the audio
+    figures and files are absent."""
+    score = arrangement.score
+    grid = score.grid
+    start, end = origin_seconds, origin_seconds + duration_seconds
+    played_beats = [round(b, 3) for b in grid.beats_seconds if start - 1e-6 <= b < end]
+    played_downbeats = [round(b, 3) for b in grid.downbeats_seconds if start - 1e-6 <= b < end]
+    entry: dict[str, object] = {
+        "audio_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"sideman:{input_digest}:{arrangement.seed}:{arrangement.variation}")),
+        "variation": arrangement.variation + 1,
+        "seed": arrangement.seed,
+        "prompt": arrangement.brief,
+        "genre": arrangement.style.genre,
+        "tempo_bpm": round(grid.tempo_bpm, 2),
+        "meter": grid.meter,
+        "key": score.key.label,
+        "beats_seconds": played_beats,
+        "downbeats_seconds": played_downbeats,
+        "chords": [
+            {"start_seconds": round(c.start_seconds, 3), "end_seconds": round(c.end_seconds, 3), "label": c.label}
+            for c in arrangement.form.chords
+        ],
+        "sections": [
+            {"start_seconds": round(s.start_seconds, 3), "end_seconds": round(s.end_seconds, 3), "label": s.label}
+            for s in arrangement.form.sections
+        ],
+        "instruments": [
+            {"role": t.role, "program": t.program, "is_drum": t.is_drum, "name": t.name} for t in score.tracks
+        ],
+        "offset_seconds": round(-origin_seconds, 3),
+        "duration_seconds": round(duration_seconds, 3),
+    }
+    if rendered is not None:
+        entry.update({
+            "loudness_lufs": round(rendered.instrumental_loudness_lufs, 2),
+            "true_peak_dbtp": round(rendered.instrumental_true_peak_dbtp, 2),
+            "song_loudness_lufs": round(rendered.song_loudness_lufs, 2),
+            "song_true_peak_dbtp": round(rendered.song_true_peak_dbtp, 2),
+            "soundfont": rendered.soundfont.name,
+        })
+    if files is not None:
+        entry["files"] = files
+    return entry
+
+
+def write_manifest(out_dir: Path, manifest: dict) -> Path:
+    """Write out_dir/manifest.json atomically (a reader never sees half a file)."""
+    path = out_dir / "manifest.json"
+    tmp = out_dir / f".manifest.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(manifest, indent=1))
+    os.replace(tmp, path)
+    return path

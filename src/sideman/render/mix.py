@@ -1,0 +1,334 @@
+"""Stems -> the instrumental bus and the song: gain, pan, a shared reverb, a light bus
+compressor, the balance against the voice, and gentle ducking under the voice.
+
+Signal flow (all stereo, float32)::
+
+    stem ─ gain_db, pan ─┬──────────────────────────────┐
+                         └─ send ─ shared reverb ─ return ┴─► bus compressor ─► balance
+    instrumental_premaster = Σ stems                (× headroom trim)
+    song_premaster = voice (mono, both channels) + Σ stems × duck gain   (× headroom trim)
+
+Linear steps commute with the sum, and the compressor's and the duck's gains are
+computed once (from the bus, from the voice) and applied to every stem, so the
+processed stems add up to the instrumental exactly. The reverb is linear (Freeverb,
+no freeze), so running it on each stem's send gives each stem its own share of the
+one shared return. The instrumental is not ducked: it is for singing over.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pedalboard
+
+from sideman.errors import InvalidField
+from sideman.music.model import Track
+from sideman.render.master import measure_loudness_lufs
+
+__all__ = ["Mix", "mix", "pan_gains"]
+
+logger = logging.getLogger(__name__)
+
+#: reverb send level per role relative to `reverb_send_db` (low end stays dry)
+_SEND_OFFSET_DB: Mapping[str, float] = {"bass": -60.0, "drums": -6.0}
+#: the shared reverb: a medium room, gently damped
+_REVERB = {"room_size": 0.45, "damping": 0.5, "width": 1.0}
+#: envelope frame hop for the compressor and the duck detector, seconds
+_HOP_SECONDS = 0.005
+#: bus compressor: threshold under the bus's loud level, ratio, times, most reduction
+_COMP_THRESHOLD_UNDER_LOUD_DB = 4.0
+_COMP_RATIO = 2.0
+_COMP_ATTACK_MS = 10.0
+_COMP_RELEASE_MS = 150.0
+_COMP_MAX_REDUCTION_DB = 6.0
+#: duck: full depth within this many dB of the voice's loud level, none this far below
+_DUCK_FULL_WITHIN_DB = 6.0
+_DUCK_NONE_BELOW_DB = 24.0
+_DUCK_ATTACK_MS = 30.0
+_DUCK_RELEASE_MS = 300.0
+#: accompaniment loudness when there is no voice to balance against
+_ALONE_LOUDNESS_LUFS = -20.0
+
+
+@dataclass(frozen=True)
+class Mix:
+    """The mixed signals, before mastering. Arrays are [shape=(n, 2), dtype=float32]
+    unless said otherwise.
+
+    stems: role -> processed stem; they sum to `instrumental_premaster`.
+    instrumental_premaster: the accompaniment alone, not ducked.
+    song_premaster: the voice, untouched, plus the ducked accompaniment.
+    duck_gain_db: np.ndarray [shape=(n,)], <= 0, the gain on the accompaniment in the song.
+    instrumental_trim_db, song_trim_db: the headroom trims applied last (<= 0), so that
+        song_premaster = 10**(song_trim_db/20) * (voice + Σ stems_before_trim × duck).
+    """
+
+    stems: dict[str, np.ndarray]
+    instrumental_premaster: np.ndarray
+    song_premaster: np.ndarray
+    duck_gain_db: np.ndarray
+    instrumental_trim_db: float
+    song_trim_db: float
+
+
+def mix(
+    stems: Mapping[str, np.ndarray],
+    *,
+    tracks: Sequence[Track],
+    voice: np.ndarray | None,
+    sample_rate_hz: int,
+    voice_offset_samples: int,
+    duck_depth_db: float = 3.0,
+    reverb_send_db: float = -12.0,
+    accompaniment_to_voice_lu: float = -1.0,
+    headroom_dbfs: float = -6.0,
+) -> Mix:
+    """Mix the rendered stems, and the voice over them.
+
+    Parameters
+    ----------
+    stems : role -> np.ndarray [shape=(n, 2)], from `render_stems`; all the same n.
+    tracks : the score's tracks; each role takes the gain_db and pan of its first track.
+    voice : np.ndarray [shape=(m,)], mono float at `sample_rate_hz`, or None.
+    sample_rate_hz : sample rate of stems and voice.
+    voice_offset_samples : output sample where voice sample 0 lands (negative: the
+        voice's head is cut).
+    duck_depth_db : accompaniment reduction in the song at full voice level (0 = none).
+    reverb_send_db : send level into the shared reverb (bass dry, drums 6 dB less).
+    accompaniment_to_voice_lu : the accompaniment's integrated loudness relative to the
+        voice's, before ducking.
+    headroom_dbfs : sample-peak ceiling of both premasters (a trim down, never up).
+
+    Returns
+    -------
+    Mix
+
+    Raises
+    ------
+    InvalidField
+        if the stems are empty or disagree in shape, or duck_depth_db < 0.
+    """
+    if not stems:
+        raise InvalidField("there are no stems to mix", param="stems", value=0)
+    shapes = {s.shape for s in stems.values()}
+    if len(shapes) != 1 or next(iter(shapes))[1:] != (2,):
+        raise InvalidField(
+            f"stems must all have one shape (n, 2), got {sorted(shapes)}", param="stems"
+        )
+    if duck_depth_db < 0:
+        raise InvalidField(
+            f"duck_depth_db {duck_depth_db} must be >= 0",
+            param="duck_depth_db",
+            value=duck_depth_db,
+        )
+    n = next(iter(shapes))[0]
+    by_role = {}
+    for track in tracks:
+        by_role.setdefault(track.role, track)
+
+    processed: dict[str, np.ndarray] = {}
+    for role, stem in stems.items():
+        track = by_role.get(role)
+        gain_db, pan = (track.gain_db, track.pan) if track else (0.0, 0.0)
+        left, right = pan_gains(pan)
+        gain = 10.0 ** (gain_db / 20.0)
+        dry = np.asarray(stem, dtype=np.float32) * np.array(
+            [left * gain, right * gain], dtype=np.float32
+        )
+        send_db = reverb_send_db + _SEND_OFFSET_DB.get(role, 0.0)
+        processed[role] = dry + _reverb_return(dry, send_db=send_db, sample_rate_hz=sample_rate_hz)
+
+    bus = _sum(processed, n)
+    comp = _compressor_gain(bus, sample_rate_hz=sample_rate_hz)
+    for role in processed:
+        processed[role] *= comp[:, None]
+
+    placed = _place_voice(voice, n=n, offset_samples=voice_offset_samples)
+    bus = _sum(processed, n)
+    balance_db = _balance_db(
+        bus,
+        placed,
+        sample_rate_hz=sample_rate_hz,
+        accompaniment_to_voice_lu=accompaniment_to_voice_lu,
+    )
+    balance = np.float32(10.0 ** (balance_db / 20.0))
+    for role in processed:
+        processed[role] *= balance
+    bus *= balance
+
+    duck_db = _duck_gain_db(placed, n=n, depth_db=duck_depth_db, sample_rate_hz=sample_rate_hz)
+    song = bus * (10.0 ** (duck_db / 20.0)).astype(np.float32)[:, None]
+    if placed is not None:
+        song += placed[:, None]
+    song_trim_db = _trim_db(song, headroom_dbfs)
+    song *= np.float32(10.0 ** (song_trim_db / 20.0))
+
+    instrumental_trim_db = _trim_db(bus, headroom_dbfs)
+    trim = np.float32(10.0 ** (instrumental_trim_db / 20.0))
+    for role in processed:
+        processed[role] *= trim
+    instrumental = _sum(processed, n)
+    logger.debug(
+        "mix: comp to %.1f dB, balance %.1f dB, trims %.1f / %.1f dB",
+        20 * math.log10(max(float(comp.min()), 1e-9)),
+        balance_db,
+        instrumental_trim_db,
+        song_trim_db,
+    )
+    return Mix(
+        stems=processed,
+        instrumental_premaster=instrumental,
+        song_premaster=song.astype(np.float32, copy=False),
+        duck_gain_db=duck_db.astype(np.float32),
+        instrumental_trim_db=instrumental_trim_db,
+        song_trim_db=song_trim_db,
+    )
+
+
+def pan_gains(pan: float) -> tuple[float, float]:
+    """Constant-power pan law, normalised to unity at the centre: (left, right) gains
+    with left² + right² = 2. pan in [-1 (left), +1 (right)], clamped."""
+    angle = (min(max(pan, -1.0), 1.0) + 1.0) * math.pi / 4.0
+    return math.sqrt(2.0) * math.cos(angle), math.sqrt(2.0) * math.sin(angle)
+
+
+def _reverb_return(dry: np.ndarray, *, send_db: float, sample_rate_hz: int) -> np.ndarray:
+    """This stem's share of the shared reverb's return, (n, 2) float32."""
+    if send_db <= -60.0 or not np.any(dry):
+        return np.zeros_like(dry)
+    reverb = pedalboard.Reverb(wet_level=1.0, dry_level=0.0, **_REVERB)
+    send = np.ascontiguousarray((dry * np.float32(10.0 ** (send_db / 20.0))).T)
+    wet = reverb.process(send, float(sample_rate_hz))
+    return np.ascontiguousarray(wet.T, dtype=np.float32)
+
+
+def _sum(stems: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+    total = np.zeros((n, 2), dtype=np.float32)
+    for stem in stems.values():
+        total += stem
+    return total
+
+
+def _frame_level_db(signal: np.ndarray, *, hop: int) -> np.ndarray:
+    """Mean-square level per hop, dB; signal (n,) or (n, c) -> (ceil(n / hop),)."""
+    power = signal.astype(np.float64) ** 2
+    if power.ndim == 2:
+        power = power.mean(axis=1)
+    frames = -(-len(power) // hop)
+    padded = np.zeros(frames * hop)
+    padded[: len(power)] = power
+    return 10.0 * np.log10(padded.reshape(frames, hop).mean(axis=1) + 1e-12)
+
+
+def _smooth(values: np.ndarray, *, attack: float, release: float) -> np.ndarray:
+    """One-pole attack/release follower on a frame series (rising uses attack)."""
+    out = np.empty_like(values)
+    state = float(values[0]) if len(values) else 0.0
+    for i, v in enumerate(values.tolist()):
+        coef = attack if v > state else release
+        state += coef * (v - state)
+        out[i] = state
+    return out
+
+
+def _coef(time_ms: float, hop_seconds: float) -> float:
+    return 1.0 - math.exp(-hop_seconds / (time_ms / 1000.0))
+
+
+def _to_samples(frame_values: np.ndarray, *, hop: int, n: int) -> np.ndarray:
+    centres = (np.arange(len(frame_values)) + 0.5) * hop
+    return np.interp(np.arange(n), centres, frame_values)
+
+
+def _compressor_gain(bus: np.ndarray, *, sample_rate_hz: int) -> np.ndarray:
+    """A light RMS bus compressor's linear gain per sample, (n,) float32, computed from
+    the bus: threshold a few dB under its loud level, 2:1, 10 ms / 150 ms."""
+    hop = max(1, round(_HOP_SECONDS * sample_rate_hz))
+    level = _frame_level_db(bus, hop=hop)
+    active = level[level > level.max() - 50.0]
+    if not np.any(bus) or len(active) == 0:
+        return np.ones(len(bus), dtype=np.float32)
+    threshold = float(np.percentile(active, 90)) - _COMP_THRESHOLD_UNDER_LOUD_DB
+    hop_s = hop / sample_rate_hz
+    smoothed = _smooth(
+        level, attack=_coef(_COMP_ATTACK_MS, hop_s), release=_coef(_COMP_RELEASE_MS, hop_s)
+    )
+    reduction = np.clip(
+        (smoothed - threshold) * (1.0 - 1.0 / _COMP_RATIO), 0.0, _COMP_MAX_REDUCTION_DB
+    )
+    gain_db = _to_samples(-reduction, hop=hop, n=len(bus))
+    return (10.0 ** (gain_db / 20.0)).astype(np.float32)
+
+
+def _duck_gain_db(
+    placed: np.ndarray | None, *, n: int, depth_db: float, sample_rate_hz: int
+) -> np.ndarray:
+    """The accompaniment's gain under the voice, dB per sample (n,): -depth_db where the
+    voice is near its loud level, 0 where it is silent, smoothed (30 ms / 300 ms)."""
+    if placed is None or depth_db == 0 or not np.any(placed):
+        return np.zeros(n)
+    hop = max(1, round(_HOP_SECONDS * sample_rate_hz))
+    level = _frame_level_db(placed, hop=hop)
+    hop_s = hop / sample_rate_hz
+    smoothed = _smooth(
+        level, attack=_coef(_DUCK_ATTACK_MS, hop_s), release=_coef(_DUCK_RELEASE_MS, hop_s)
+    )
+    active = level[level > level.max() - 50.0]
+    loud = float(np.percentile(active, 90))
+    amount = np.clip(
+        (smoothed - (loud - _DUCK_NONE_BELOW_DB)) / (_DUCK_NONE_BELOW_DB - _DUCK_FULL_WITHIN_DB),
+        0.0,
+        1.0,
+    )
+    return _to_samples(-depth_db * amount, hop=hop, n=n)
+
+
+def _place_voice(voice: np.ndarray | None, *, n: int, offset_samples: int) -> np.ndarray | None:
+    """The mono voice on the output timeline, (n,) float32, or None without a voice."""
+    if voice is None:
+        return None
+    voice = np.asarray(voice, dtype=np.float32)
+    if voice.ndim != 1:
+        raise InvalidField(
+            f"voice must be mono (m,), got {voice.shape}", param="voice", value=voice.shape
+        )
+    placed = np.zeros(n, dtype=np.float32)
+    dest, src = max(offset_samples, 0), max(-offset_samples, 0)
+    length = min(len(voice) - src, n - dest)
+    if length > 0:
+        placed[dest : dest + length] = voice[src : src + length]
+    return placed
+
+
+def _balance_db(
+    bus: np.ndarray,
+    placed: np.ndarray | None,
+    *,
+    sample_rate_hz: int,
+    accompaniment_to_voice_lu: float,
+) -> float:
+    """Gain that sets the accompaniment's loudness relative to the voice (or to a fixed
+    level without one)."""
+    accompaniment = measure_loudness_lufs(bus, sample_rate_hz=sample_rate_hz)
+    if not math.isfinite(accompaniment):
+        return 0.0
+    target = _ALONE_LOUDNESS_LUFS
+    if placed is not None:
+        # the voice as it is heard: the same signal in both channels
+        voice = measure_loudness_lufs(
+            np.stack([placed, placed], axis=1), sample_rate_hz=sample_rate_hz
+        )
+        if math.isfinite(voice):
+            target = voice + accompaniment_to_voice_lu
+    return target - accompaniment
+
+
+def _trim_db(audio: np.ndarray, headroom_dbfs: float) -> float:
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    if peak <= 0.0:
+        return 0.0
+    return min(0.0, headroom_dbfs - 20.0 * math.log10(peak))

@@ -1,0 +1,83 @@
+"""One Settings object, read once (from `SIDEMAN_*` environment variables or a `.env`
+file) and passed down. Nothing in sideman reads the environment anywhere else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob an operator can turn, with its default and unit."""
+
+    model_config = SettingsConfigDict(env_prefix="SIDEMAN_", env_file=".env", extra="ignore")
+
+    # where things live
+    data_dir: Path = Field(default=Path("var"), description="task database, uploads and results")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite file in data_dir"
+    )
+    soundfont_path: Path | None = Field(
+        default=None, description="a .sf2/.sf3 General MIDI font; default: best one installed"
+    )
+
+    # the server
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    public_base_url: str | None = Field(
+        default=None, description="base of the file URLs handed out; default http://host:port"
+    )
+    api_key: str | None = Field(
+        default=None, description="a key accepted in addition to the stored ones (local use)"
+    )
+    workers: int = Field(default=1, ge=1, le=16, description="in-process task workers")
+
+    # input limits
+    min_duration_seconds: float = 2.0
+    max_duration_seconds: float = 480.0
+    silence_threshold_dbfs: float = -60.0
+    max_upload_bytes: int = 100 * 1024 * 1024
+    fetch_timeout_seconds: float = 30.0
+    allow_private_urls: bool = Field(
+        default=False,
+        description="let upload_url/callback_url reach private addresses (local development only)",
+    )
+
+    # rendering
+    sample_rate_hz: int = 44100
+    target_loudness_lufs: float = -14.0
+    true_peak_ceiling_dbtp: float = -1.0
+    mp3_bitrate_kbps: int = 192
+
+    @property
+    def results_dir(self) -> Path:
+        return self.data_dir / "results"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'sideman.db').resolve()}"
+
+    @property
+    def resolved_public_base_url(self) -> str:
+        return (self.public_base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    # the task service (appended by the api/tasks owner)
+    task_lease_seconds: float = Field(
+        default=120.0, gt=0, description="how long a worker's claim on a task lasts without a heartbeat"
+    )
+    task_max_attempts: int = Field(
+        default=3, ge=1, description="claims of one task before it is given up as failed"
+    )
+    upload_retention_hours: float = Field(default=72.0, gt=0, description="life of an uploaded file")
+    callback_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="time a callback receiver has to answer 2xx"
+    )
+    callback_retry_delays_seconds: tuple[float, ...] = Field(
+        default=(1.0, 2.0, 4.0), description="waits between callback retries (one retry per entry)"
+    )
