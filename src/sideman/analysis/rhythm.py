@@ -59,15 +59,16 @@ def estimate_tempo(env: np.ndarray) -> float:
     return 60.0 * FRAME_RATE_HZ / lag
 
 
-def track_beats(env: np.ndarray, *, tempo_bpm: float) -> np.ndarray:
-    """Beat times in seconds by dynamic programming over the onset envelope."""
+def track_beats(env: np.ndarray, *, tempo_bpm: float, tightness: float = TIGHTNESS) -> np.ndarray:
+    """Beat times in seconds by dynamic programming over the onset envelope; higher
+    tightness holds the period closer to tempo_bpm."""
     period = 60.0 * FRAME_RATE_HZ / tempo_bpm
     n = len(env)
     norm = env / (env.std() + 1e-9)
     # local score: the envelope smoothed at a beat's width
     local = np.convolve(norm, np.exp(-0.5 * (np.arange(-period, period + 1) * 32.0 / period) ** 2), "same")
     window = np.arange(-int(round(2 * period)), -int(round(period / 2)) + 1)
-    txwt = -TIGHTNESS * np.log(-window / period) ** 2
+    txwt = -tightness * np.log(-window / period) ** 2
     cumscore = np.zeros(n)
     backlink = -np.ones(n, dtype=int)
     for i in range(n):
@@ -153,7 +154,8 @@ def analyze_rhythm(
         beats = np.arange(0.0, max(duration_seconds, 2 * period) + 1e-9, period)
         return BeatGrid(tuple(float(b) for b in beats), 4, 4, 0)
     tempo = tempo_bpm or estimate_tempo(env)
-    beats = track_beats(env, tempo_bpm=tempo)
+    # a tempo the caller gave is held firmly; an estimated one may drift with the singer
+    beats = track_beats(env, tempo_bpm=tempo, tightness=TIGHTNESS * (6 if tempo_bpm else 1))
     if len(beats) < 2:
         beats = np.array([0.0, 60.0 / tempo])
     beats_per_bar, phase = estimate_meter(beat_accents(notes, beats))

@@ -13,9 +13,9 @@ import httpx
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from sideman.api import routes
 from sideman.api.deps import Services
 from sideman.api.errors import install_error_handlers
-from sideman.api import routes
 from sideman.settings import Settings
 from sideman.storage import LocalBlobStore
 from sideman.tasks import (

@@ -16,6 +16,7 @@ class Form:
     bars: (start_seconds, end_seconds) of every bar the band plays.
     chords: one ChordSpan per bar (what the band plays).
     intro_bars / outro_bars: how many of `bars` are before the voice / after it.
+    first_bar_beat_index: where the band's first bar starts in grid.beats_seconds.
     """
 
     grid: BeatGrid
@@ -24,6 +25,7 @@ class Form:
     sections: tuple[Section, ...]
     intro_bars: int
     outro_bars: int
+    first_bar_beat_index: int  # index into grid.beats_seconds of the band's first downbeat
 
     @property
     def start_seconds(self) -> float:
@@ -35,7 +37,7 @@ class Form:
 
     def bar_beat_time(self, bar_index: int, beat: float) -> float:
         """Seconds at `beat` (fractional, from 0) within bar `bar_index`."""
-        position = self.grid.first_downbeat_index + bar_index * self.grid.beats_per_bar + beat
+        position = self.first_bar_beat_index + bar_index * self.grid.beats_per_bar + beat
         return self.grid.time_at(position)
 
 
@@ -96,7 +98,8 @@ def plan_form(
         planned_sections.append(Section(max(s.start_seconds, bars[min(intro, len(bars) - 1)][0]), s.end_seconds, s.label))
     if outro > 0:
         planned_sections.append(Section(bars[len(bars) - outro][0], bars[-1][1], "outro"))
-    return Form(wide, bars, tuple(planned), tuple(planned_sections), intro, outro)
+    first_beat = wide.first_downbeat_index + start_bar * wide.beats_per_bar
+    return Form(wide, bars, tuple(planned), tuple(planned_sections), intro, outro, first_beat)
 
 
 def _intro_chord(i: int, intro_bars: int, song_chords: list[ChordSpan], tonic: Chord) -> Chord:

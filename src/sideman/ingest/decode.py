@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,6 +103,6 @@ def load(path: Path | str, *, sample_rate_hz: int, min_duration_seconds: float, 
 
 
 def _reason(error: BaseException) -> str:
-    text = str(error).strip() or type(error).__name__
-    # FFmpeg messages quote the file path; keep the reason, not the server's layout.
-    return text.split(":")[0] if "'" in text else text
+    """FFmpeg's words without its errno or the file path (the server's layout stays private)."""
+    text = getattr(error, "strerror", None) or str(error).strip() or type(error).__name__
+    return re.sub(r"^\[Errno -?\d+\]\s*", "", str(text)).split(": '")[0]

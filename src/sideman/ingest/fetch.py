@@ -105,9 +105,17 @@ def check_url(
         raise FetchError(f"{what} must be an http(s) URL, got {url[:200]!r}")
     if allow_private:
         return
-    port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        addresses = (resolver or _resolve)(parts.hostname, port)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise FetchError(f"{what} has an invalid port") from exc
+    try:
+        ipaddress.ip_address(parts.hostname)
+        addresses = [parts.hostname]  # a literal address needs no lookup
+    except ValueError:
+        addresses = None
+    try:
+        addresses = addresses or (resolver or _resolve)(parts.hostname, port)
     except OSError as exc:
         raise FetchError(f"{what} host {parts.hostname!r} could not be resolved") from exc
     if not addresses:

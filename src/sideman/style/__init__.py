@@ -127,7 +127,7 @@ def parse_tags(text: str) -> tuple[list[tuple[str, str, str]], list[str]]:
             found.append((tag, *hit))
             continue
         words = _normal(tag).split()
-        i, parts = 0, []
+        i, parts, leftover = 0, [], []
         while i < len(words):
             for j in range(len(words), i, -1):
                 hit = _lookup(" ".join(words[i:j]))
@@ -136,11 +136,13 @@ def parse_tags(text: str) -> tuple[list[tuple[str, str, str]], list[str]]:
                     i = j
                     break
             else:
+                leftover.append(words[i])
                 i += 1
-        if parts:
-            found.extend(parts)
-        else:
+        found.extend(parts)
+        if not parts:
             unmatched.append(tag)
+        elif leftover:
+            unmatched.append(" ".join(leftover))  # the words of the tag that matched nothing
     return found, unmatched
 
 

@@ -29,8 +29,8 @@ _TYPES = {
 _IMMUTABLE = "private, max-age=86400"
 
 
-@router.api_route("/results/{task_id}/{file_path:path}", methods=["GET", "HEAD"],
-                  summary="A generated file")
+@router.head("/results/{task_id}/{file_path:path}", include_in_schema=False)
+@router.get("/results/{task_id}/{file_path:path}", summary="A generated file")
 def result_file(task_id: str, file_path: str, services: ServicesDep,
                 download: bool = False) -> FileResponse:
     if not _TASK_ID.match(task_id):
@@ -38,7 +38,8 @@ def result_file(task_id: str, file_path: str, services: ServicesDep,
     return _serve(services.results, f"{task_id}/{file_path}", download=download)
 
 
-@router.api_route("/uploads/{file_name}", methods=["GET", "HEAD"], summary="An uploaded file")
+@router.head("/uploads/{file_name}", include_in_schema=False)
+@router.get("/uploads/{file_name}", summary="An uploaded file")
 def upload_file(file_name: str, services: ServicesDep, download: bool = False) -> FileResponse:
     return _serve(services.uploads, file_name, download=download)
 

@@ -1,0 +1,109 @@
+"""Synthetic sung-like melodies with known answers (tempo, key, notes, chords)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+SAMPLE_RATE_HZ = 44100
+
+# G major, I-IV-V-I-vi-IV-V-I: (chord root MIDI, [(beat, length_beats, pitch_midi), ...]) per bar
+_G_MAJOR_BARS = [
+    ("G:maj", [(0, 2, 67), (2, 1, 71), (3, 1, 69)]),
+    ("C:maj", [(0, 2, 72), (2, 1, 67), (3, 1, 64)]),
+    ("D:maj", [(0, 2, 66), (2, 1, 69), (3, 1, 74)]),
+    ("G:maj", [(0, 3, 71), (3, 1, 69)]),
+    ("E:min", [(0, 2, 67), (2, 1, 64), (3, 1, 71)]),
+    ("C:maj", [(0, 2, 72), (2, 1, 69), (3, 1, 67)]),
+    ("D:maj", [(0, 2, 69), (2, 1, 66), (3, 1, 62)]),
+    ("G:maj", [(0, 4, 67)]),
+]
+
+
+@dataclass(frozen=True)
+class Melody:
+    """samples: mono float32 at SAMPLE_RATE_HZ; notes: (start_s, end_s, midi);
+    chords: (start_s, end_s, label); downbeats_seconds."""
+
+    samples: np.ndarray
+    tempo_bpm: float
+    key: str
+    notes: list[tuple[float, float, int]]
+    chords: list[tuple[float, float, str]]
+    downbeats_seconds: list[float]
+    first_downbeat_seconds: float
+
+
+def sung_melody(*, tempo_bpm: float = 100.0, bars: int = 8, start_seconds: float = 0.6,
+                transpose: int = 0, seed: int = 0, level_db: float = -12.0) -> Melody:
+    """A voice-like line (harmonics, vibrato, breaths between notes) over a I-IV-V-I
+    progression in G major (transposed by `transpose` semitones)."""
+    rng = np.random.default_rng(seed)
+    beat = 60.0 / tempo_bpm
+    total = start_seconds + bars * 4 * beat + 1.0
+    n = int(total * SAMPLE_RATE_HZ)
+    f0 = np.zeros(n)
+    amp = np.zeros(n)
+    notes, chords, downbeats = [], [], []
+    for b in range(bars):
+        label, bar_notes = _G_MAJOR_BARS[b % len(_G_MAJOR_BARS)]
+        bar_start = start_seconds + b * 4 * beat
+        downbeats.append(bar_start)
+        root, quality = label.split(":")
+        chords.append((bar_start, bar_start + 4 * beat, f"{_transpose_name(root, transpose)}:{quality}"))
+        for beat_at, length, pitch in bar_notes:
+            s = bar_start + beat_at * beat
+            e = s + length * beat - 0.07  # a breath before the next note
+            pitch += transpose
+            notes.append((s, e, pitch))
+            i0, i1 = int(s * SAMPLE_RATE_HZ), int(e * SAMPLE_RATE_HZ)
+            f0[i0:i1] = 440.0 * 2 ** ((pitch - 69) / 12)
+            ramp = np.ones(i1 - i0)
+            attack, release = int(0.03 * SAMPLE_RATE_HZ), int(0.04 * SAMPLE_RATE_HZ)
+            ramp[:attack] = np.linspace(0, 1, attack)
+            ramp[-release:] = np.linspace(1, 0, release)
+            amp[i0:i1] = ramp * (1.0 if beat_at == 0 else 0.8)
+    t = np.arange(n) / SAMPLE_RATE_HZ
+    vibrato = 2 ** (0.3 / 12 * np.sin(2 * np.pi * 5.5 * t))  # +-30 cents
+    phase = 2 * np.pi * np.cumsum(f0 * vibrato) / SAMPLE_RATE_HZ
+    voice = sum(np.sin(k * phase) / k for k in range(1, 9)) * amp
+    voice = voice / (np.abs(voice).max() + 1e-9) * 10 ** (level_db / 20)
+    voice = voice + rng.normal(0, 10 ** ((level_db - 45) / 20), n)
+    key = f"{_transpose_name('G', transpose)} major"
+    return Melody(voice.astype(np.float32), tempo_bpm, key, notes, chords, downbeats, start_seconds)
+
+
+_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
+
+
+def _transpose_name(name: str, semitones: int) -> str:
+    return _NAMES[(_NAMES.index(name) + semitones) % 12]
+
+
+def write_audio(path: Path, samples: np.ndarray, *, sample_rate_hz: int = SAMPLE_RATE_HZ) -> Path:
+    """Encode mono float32 with PyAV; the format follows the suffix (wav, mp3, flac, ogg, m4a)."""
+    codec = {".wav": "pcm_s16le", ".mp3": "libmp3lame", ".flac": "flac", ".ogg": "libopus", ".m4a": "aac"}[path.suffix]
+    if codec == "libopus" and sample_rate_hz != 48000:  # opus encodes at 48 kHz only
+        from scipy.signal import resample_poly
+
+        samples = resample_poly(samples, 48000 // 300, sample_rate_hz // 300).astype(np.float32)
+        sample_rate_hz = 48000
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=sample_rate_hz, layout="mono")
+        fmt = stream.codec_context.codec.audio_formats[0].name if stream.codec_context.codec.audio_formats else "s16"
+        frame_size = stream.codec_context.frame_size or 1024
+        resampler = av.AudioResampler(format=fmt, layout="mono", rate=sample_rate_hz)
+        for start in range(0, len(samples), frame_size):
+            chunk = samples[start : start + frame_size].astype(np.float32)[None, :]
+            frame = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
+            frame.sample_rate = sample_rate_hz
+            frame.pts = start
+            for out in resampler.resample(frame):
+                container.mux(stream.encode(out))
+        for out in resampler.resample(None):
+            container.mux(stream.encode(out))
+        container.mux(stream.encode(None))
+    return path

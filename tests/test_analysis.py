@@ -1,0 +1,93 @@
+"""The analysis against a synthetic sung melody whose answers are known."""
+
+from __future__ import annotations
+
+import json
+
+import mir_eval
+import numpy as np
+import pytest
+
+from conftest import SHARED_EVAL, needs_shared_eval
+from signals import sung_melody
+from sideman.analysis import analyze
+from sideman.ingest import Audio, decode
+from sideman.music import Key
+
+
+@pytest.fixture(scope="module")
+def heard(melody):
+    return analyze(Audio(melody.samples, 44100))
+
+
+def test_tempo_within_four_percent(heard, melody) -> None:
+    assert heard.grid.tempo_bpm == pytest.approx(melody.tempo_bpm, rel=0.04)
+    assert heard.grid.meter == "4/4"
+
+
+def test_downbeats_land_on_the_bar_lines(heard, melody) -> None:
+    f = mir_eval.beat.f_measure(np.array(melody.downbeats_seconds), np.array(heard.grid.downbeats_seconds))
+    assert f >= 0.9
+
+
+def test_key_is_found(heard, melody) -> None:
+    assert heard.key.label == melody.key
+
+
+def test_notes_match_with_vibrato_kept_whole(heard, melody) -> None:
+    ref = np.array(melody.notes, dtype=float)
+    est_int = np.array([[n.start_seconds, n.end_seconds] for n in heard.notes])
+    est_hz = mir_eval.util.midi_to_hz(np.array([n.pitch_midi for n in heard.notes], dtype=float))
+    _, _, f1, _ = mir_eval.transcription.precision_recall_f1_overlap(
+        ref[:, :2], mir_eval.util.midi_to_hz(ref[:, 2]), est_int, est_hz, offset_ratio=None
+    )
+    assert f1 >= 0.9
+
+
+def test_chords_hold_the_melody(heard, melody) -> None:
+    """At least 75 % of melody time sits on a tone of the chord chosen for it."""
+    on, total = 0.0, 0.0
+    for s, e, pitch in melody.notes:
+        span = next(c for c in heard.chords if c.start_seconds <= (s + e) / 2 < c.end_seconds)
+        total += e - s
+        on += (e - s) * (pitch % 12 in span.chord.pitch_classes)
+    assert on / total >= 0.75
+
+
+def test_transposed_melody_changes_key_not_tempo() -> None:
+    other = sung_melody(transpose=-5, tempo_bpm=120.0)
+    heard = analyze(Audio(other.samples, 44100))
+    assert heard.key == Key.parse(other.key)
+    assert heard.grid.tempo_bpm == pytest.approx(120.0, rel=0.04)
+
+
+def test_overrides_win(melody) -> None:
+    """A caller who counts the song in half time gets a half-time grid."""
+    heard = analyze(Audio(melody.samples, 44100), tempo_bpm=50.0, key=Key.parse("D major"))
+    assert heard.key.label == "D major"
+    assert heard.grid.tempo_bpm == pytest.approx(50.0, rel=0.02)
+
+
+def test_json_has_the_cli_shape(heard) -> None:
+    data = json.loads(json.dumps(heard.to_json()))
+    for field in ("duration_seconds", "tempo_bpm", "meter", "beats_seconds", "downbeats_seconds", "key",
+                  "notes", "chords", "sections", "vocal_range_midi"):
+        assert field in data
+    assert set(data["notes"][0]) == {"start_seconds", "end_seconds", "pitch_midi"}
+    assert mir_eval.chord.validate  # labels are Harte
+    for chord in data["chords"]:
+        mir_eval.chord.encode(chord["label"])
+
+
+@needs_shared_eval()
+def test_dev_cases_keep_their_key_and_tempo() -> None:
+    """A floor for the foundation on ../shared/eval/dev (a later issue raises it)."""
+    cases = [json.loads(p.read_text()) for p in sorted((SHARED_EVAL / "dev").glob("*.json")) if p.name != "index.json"]
+    keys, tempos = [], []
+    for case in cases[:4]:
+        audio = decode(SHARED_EVAL / "dev" / case["audio"], sample_rate_hz=16000)
+        result = analyze(audio)
+        keys.append(mir_eval.key.weighted_score(case["key"], result.key.label))
+        tempos.append(abs(result.grid.tempo_bpm / case["tempo_bpm"] - 1) < 0.04)
+    assert np.mean(keys) >= 0.75
+    assert np.mean(tempos) >= 0.75

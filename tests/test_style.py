@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import pytest
+
+from sideman.style import style_from_tags, vocabulary
+
+FOUNDATION_GENRES = {
+    "pop": "pop", "rock": "rock", "jazz": "jazz", "lofi": "lofi", "hip hop": "lofi",
+    "piano ballad": "ballad", "acoustic": "folk", "folk": "folk", "EDM": "edm",
+    "cinematic": "cinematic", "orchestral": "cinematic",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("tag", "genre"), FOUNDATION_GENRES.items())
+def test_every_foundation_genre_is_understood(tag: str, genre: str) -> None:
+    style = style_from_tags(tag)
+    assert style.genre == genre
+    assert {"bass"} <= {p.role for p in style.parts}
+    assert style.unmatched_tags == ()
+
+
+def test_synonyms_plurals_case_and_misspellings() -> None:
+    assert style_from_tags("Jazzy").genre == "jazz"
+    assert style_from_tags("lo-fi").genre == "lofi"
+    assert style_from_tags("ROCK").genre == "rock"
+    assert style_from_tags("jaz").genre == "jazz"
+    assert style_from_tags("pop, pianos").part("keys").instrument == "piano"
+
+
+def test_tags_that_match_nothing_are_reported() -> None:
+    assert style_from_tags("pop, zzyzx").unmatched_tags == ("zzyzx",)
+    partly = style_from_tags("pop, zzyzx vibes")  # "vibes" is the vibraphone; "zzyzx" is reported
+    assert partly.unmatched_tags == ("zzyzx",)
+    assert "vibraphone" in {p.instrument for p in partly.parts}
+
+
+def test_moods_lower_energy() -> None:
+    calm = style_from_tags("pop, relaxing, soothing")
+    plain = style_from_tags("pop")
+    assert calm.energy < plain.energy and calm.density < plain.density
+
+
+def test_negative_instrument_never_sounds() -> None:
+    style = style_from_tags("pop, piano", "piano")
+    assert all(p.instrument != "piano" for p in style.parts)
+    assert all(a.instrument != "piano" for a in style.alternates.values())
+
+
+def test_negative_drums_removes_the_drum_part() -> None:
+    style = style_from_tags("rock", "drums")
+    assert "drums" not in {p.role for p in style.parts}
+
+
+def test_negative_guitar_removes_every_guitar() -> None:
+    style = style_from_tags("rock, acoustic guitar", "guitar")
+    guitars = {n for n, e in vocabulary()["instruments"].items() if e["role"] == "guitar"}
+    assert not guitars & {p.instrument for p in style.parts}
+
+
+def test_negative_genre_and_fast_drums() -> None:
+    style = style_from_tags("relaxing, piano, soothing", "heavy metal, fast drums")
+    assert style.genre != "metal"
+    assert "distortion guitar" not in {p.instrument for p in style.parts}
+    assert "drums" in style.sparse_roles
+    assert style.density <= 0.45
+
+
+def test_excluded_genre_is_not_chosen_even_when_asked() -> None:
+    assert style_from_tags("metal", "metal").genre != "metal"
