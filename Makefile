@@ -19,8 +19,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
 
+EVAL_DIRS ?= ../shared/eval/dev ../shared/eval/real
 eval: $(STAMP)
-	$(BIN)/python benchmarks/eval_dev.py
+	@for d in $(EVAL_DIRS); do echo "== $$d"; $(BIN)/sideman eval $$d || exit 1; done
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

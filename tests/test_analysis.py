@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from conftest import SHARED_EVAL, needs_shared_eval
-from signals import sung_melody
 from sideman.analysis import analyze
 from sideman.ingest import Audio, decode
 from sideman.music import Key
+from signals import sung_melody
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from signals import write_audio
 from sideman.errors import SilentAudio, TooLong, TooShort, UnreadableAudio
 from sideman.ingest import decode, level_dbfs, load
+from signals import write_audio
 
 LIMITS = {"min_duration_seconds": 2.0, "max_duration_seconds": 480.0, "silence_threshold_dbfs": -60.0}
 

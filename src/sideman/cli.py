@@ -1,4 +1,4 @@
-"""The `sideman` command: analyze, add, serve.
+"""The `sideman` command: analyze, add, eval, serve.
 
     sideman analyze voice.wav --json
     sideman add voice.wav --tags "pop, piano" --out out/
@@ -78,6 +78,14 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--json", action="store_true", help="print the manifest as JSON on stdout")
     add.set_defaults(run=_add)
 
+    evaluate = sub.add_parser("eval", help="score the analysis and the band on an eval folder",
+                              epilog="example:\n  sideman eval ../shared/eval/dev --json",
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    evaluate.add_argument("folder", type=Path, help="a folder of cases (audio + JSON, shared eval/FORMAT.md)")
+    evaluate.add_argument("--tags", default="pop, piano", help="the style the band plays in")
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.set_defaults(run=_eval)
+
     serve = sub.add_parser("serve", help="run the HTTP API and web page",
                            epilog="example:\n  sideman serve --host 127.0.0.1 --port 8000",
                            formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -148,6 +156,14 @@ def _add(args: argparse.Namespace) -> int:
         names = ", ".join(i["name"] for i in v["instruments"])
         print(f"  v{v['variation']}: {names}; {v['loudness_lufs']:.1f} LUFS, {v['true_peak_dbtp']:.1f} dBTP -> {v['files']['song_mp3']}")
     print(f"manifest: {args.out / 'manifest.json'}")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from sideman.evaluation import evaluate_folder, format_table
+
+    result = evaluate_folder(args.folder, tags=args.tags)
+    print(json.dumps(result) if args.json else format_table(result))
     return 0
 
 

@@ -16,8 +16,8 @@ from sideman.music.model import (
 )
 from sideman.music.theory import (
     PITCH_CLASS_NAMES,
-    midi_to_hz,
     hz_to_midi,
+    midi_to_hz,
     parse_key,
     pitch_class_name,
 )

@@ -1,0 +1,114 @@
+"""Speed and memory of sideman on this machine, compared in one run (the machine is
+shared and noisy: read the ratios, not the absolute seconds).
+
+    make bench            # 60 s input; add --long for the 8-minute peak-memory run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from sideman.analysis import analyze  # noqa: E402
+from sideman.ingest import decode  # noqa: E402
+from sideman.pipeline import GenerateRequest, generate  # noqa: E402
+from sideman.render import encode_mp3  # noqa: E402
+from sideman.settings import Settings  # noqa: E402
+from signals import sung_melody, write_audio  # noqa: E402
+
+
+def _input(seconds: float, folder: Path) -> Path:
+    bars = int(np.ceil(seconds / 2.4))  # 100 bpm, 4/4: 2.4 s a bar
+    melody = sung_melody(bars=bars, tempo_bpm=100.0)
+    samples = melody.samples[: int(seconds * 44100)]
+    return write_audio(folder / f"voice-{int(seconds)}s.wav", samples)
+
+
+def _timed(fn, repeat: int = 3) -> float:
+    best = np.inf
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - started)
+    return float(best)
+
+
+def bench(seconds: float = 60.0) -> dict:
+    settings = Settings(data_dir=Path(tempfile.mkdtemp()))
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        path = _input(seconds, folder)
+        decode_s = _timed(lambda: decode(path, sample_rate_hz=44100))
+        audio16 = decode(path, sample_rate_hz=16000)
+        analyze(audio16)  # warm: the pitch model's session and caches
+        analysis_s = _timed(lambda: analyze(audio16))
+
+        stereo = np.repeat(decode(path, sample_rate_hz=44100).samples[:, None], 2, axis=1)
+
+        def floor() -> None:  # what any tool must do: decode the input, encode 4 MP3s
+            decode(path, sample_rate_hz=44100)
+            for i in range(4):
+                encode_mp3(folder / f"floor{i}.mp3", stereo, sample_rate_hz=44100, bitrate_kbps=192)
+
+        floor_s = _timed(floor, repeat=1)
+        request = GenerateRequest(path, tags="pop, piano", seed=1)
+        generate(request, out_dir=folder / "warm", settings=settings)  # warm: SoundFont loaded
+        marks: dict[str, float] = {}
+        started = time.perf_counter()
+        manifest = generate(request, out_dir=folder / "out", settings=settings,
+                            on_stage=lambda e: marks.setdefault(e.stage, time.perf_counter() - started))
+        total_s = time.perf_counter() - started
+    return {
+        "input_seconds": seconds,
+        "decode_seconds": round(decode_s, 3),
+        "analysis_seconds": round(analysis_s, 3),
+        "analysis_over_decode": round(analysis_s / decode_s, 1),
+        "first_variation_seconds": round(marks.get("first", total_s), 3),
+        "both_variations_seconds": round(total_s, 3),
+        "real_time_factor": round(total_s / seconds, 3),
+        "floor_decode_plus_4_mp3_seconds": round(floor_s, 3),
+        "total_over_floor": round(total_s / floor_s, 2),
+        "stage_seconds": manifest["timings_seconds"],
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+    }
+
+
+def peak_memory_long(seconds: float = 480.0) -> dict:
+    """generate() on an 8-minute input in a fresh process; its peak resident memory."""
+    code = (
+        "import sys, json, resource, tempfile; from pathlib import Path; sys.path.insert(0, 'benchmarks');"
+        "import bench; from sideman.pipeline import GenerateRequest, generate; from sideman.settings import Settings;"
+        f"d = Path(tempfile.mkdtemp()); p = bench._input({seconds}, d);"
+        "generate(GenerateRequest(p, tags='pop, piano', seed=1), out_dir=d / 'o', settings=Settings(data_dir=d));"
+        "print(json.dumps({'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}))"
+    )
+    started = time.perf_counter()
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    result.update({"input_seconds": seconds, "wall_seconds": round(time.perf_counter() - started, 1)})
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--long", action="store_true", help="also measure peak memory on an 8-minute input")
+    args = parser.parse_args()
+    result = {"sixty_seconds": bench(args.seconds)}
+    if args.long:
+        result["eight_minutes"] = peak_memory_long()
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
