@@ -12,6 +12,7 @@ import numpy as np
 from sideman.analysis import Analysis
 from sideman.arrangement.bass import write_bass
 from sideman.arrangement.brief import write_brief
+from sideman.arrangement.colour import write_colour
 from sideman.arrangement.context import PartContext
 from sideman.arrangement.drums import write_drums
 from sideman.arrangement.form import Form, plan_form
@@ -84,6 +85,7 @@ def arrange(analysis: Analysis, style: StyleSpec, *, knobs: Knobs, seed: int, va
         swing=0.16 if style.feel == "swing" else 0.0, rng=rng,
         humanize=1.0 if knobs.model == "V5" else 0.0, vocal_range_midi=register,
         variation=variation, fuller_voicings=knobs.model == "V4_5PLUS",
+        melody=analysis.notes, vocal_gender=knobs.vocal_gender or analysis.vocal_register,
     )
     mix = patterns()["mix"]
     tracks = []
@@ -104,7 +106,13 @@ def _write_part(ctx: PartContext, part: PartChoice, style: StyleSpec, sparse: bo
         return write_drums(ctx, groove=style.groove, sparse=sparse)
     if part.role == "bass":
         return write_bass(ctx, pattern=style.bass_pattern, sparse=sparse)
-    pattern = style.harmony_pattern if part.role in ("keys", "guitar") else "sustained"
+    if part.pattern is not None:
+        return write_colour(ctx, role=part.role, pattern=part.pattern, sparse=sparse)
+    pattern = "sustained"
+    if part.role == "guitar" or (part.role == "keys" and style.part("guitar") is None):
+        pattern = style.harmony_pattern  # the part that carries the style's comping
+    elif part.role == "keys":
+        pattern = patterns()["companion_harmony"].get(style.harmony_pattern, "sustained")
     return write_harmony(ctx, role=part.role, pattern=pattern, sparse=sparse)
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sideman.arrangement.form import Form
-from sideman.music import Key
+from sideman.music import Key, Note
 from sideman.style import StyleSpec
 
 
@@ -28,6 +28,8 @@ class PartContext:
     vocal_range_midi: tuple[int, int]
     variation: int
     fuller_voicings: bool
+    melody: tuple[Note, ...] = ()
+    vocal_gender: str = "f"
 
     def time(self, bar_index: int, beat: float) -> float:
         """Seconds at a beat of a bar, with swing on the off-beat eighths."""
@@ -39,6 +41,29 @@ class PartContext:
         if self.humanize:
             t += float(self.rng.normal(0.0, 0.006 * self.humanize))
         return t
+
+    def under_long_note(self, time_seconds: float) -> bool:
+        """Whether a sung note of a beat or more is sounding at this time."""
+        beat = 60.0 / self.form.grid.tempo_bpm
+        return any(n.start_seconds <= time_seconds < n.end_seconds and n.duration_seconds >= beat
+                   for n in self.melody)
+
+    def gaps(self, *, min_beats: float = 1.5) -> list[tuple[float, float]]:
+        """Rests in the voice of at least min_beats: between sung notes, and the intro and
+        outro (before the first note, after the last one until the closing bar)."""
+        beat = 60.0 / self.form.grid.tempo_bpm
+        if not self.melody:
+            return []
+        edges = [(self.form.start_seconds, self.melody[0].start_seconds)]
+        edges += [(a.end_seconds, b.start_seconds) for a, b in zip(self.melody, self.melody[1:], strict=False)]
+        edges.append((self.melody[-1].end_seconds, self.form.bars[-1][0]))
+        return [(a, b) for a, b in edges if b - a >= min_beats * beat]
+
+    def bar_of(self, time_seconds: float) -> int:
+        for i, (a, b) in enumerate(self.form.bars):
+            if a <= time_seconds < b:
+                return i
+        return len(self.form.bars) - 1
 
     def velocity(self, bar_index: int, base: float, *, accent: float = 0.0) -> int:
         """MIDI velocity from a base (0..1), the bar's energy and an accent."""

@@ -11,12 +11,21 @@ from sideman.arrangement.patterns import for_meter, patterns
 from sideman.music import Chord, Note
 
 # role -> (base velocity 0..1, register shift in semitones)
-_ROLE_LEVEL = {"keys": (0.62, 0), "guitar": (0.6, -5), "strings": (0.5, 0), "pad": (0.45, 0)}
+_ROLE_LEVEL = {"keys": (0.62, 0), "guitar": (0.6, -5), "strings": (0.5, 0), "pad": (0.45, 0),
+               "brass": (0.66, 5), "arp": (0.5, 0), "swells": (0.42, 0), "vocals": (0.5, 0), "lead": (0.58, 0)}
+#: roles whose register is fixed by their job, not by the singer's range
+_FIXED_REGISTER = {"arp": (72, 88), "lead": (67, 84)}
+#: wordless backing vocals sing in the register of the voice they back
+_BACKING_VOCAL_REGISTER = {"f": (62, 77), "m": (50, 65)}
 
 
-def harmony_register(vocal_range_midi: tuple[int, int], role: str) -> tuple[int, int]:
+def harmony_register(vocal_range_midi: tuple[int, int], role: str, *, vocal_gender: str = "f") -> tuple[int, int]:
     """(low, high) MIDI range for a harmony part: below a high voice, around and above
     middle C for a low voice (where a piano below would turn to mud)."""
+    if role in _FIXED_REGISTER:
+        return _FIXED_REGISTER[role]
+    if role == "vocals":
+        return _BACKING_VOCAL_REGISTER.get(vocal_gender, _BACKING_VOCAL_REGISTER["f"])
     low_voice, _ = vocal_range_midi
     if low_voice >= 57:  # a high voice: comp underneath it
         low, high = 48, max(62, min(low_voice + 2, 69))
@@ -26,17 +35,21 @@ def harmony_register(vocal_range_midi: tuple[int, int], role: str) -> tuple[int,
     return low + shift, high + shift
 
 
-def write_harmony(ctx: PartContext, *, role: str, pattern: str, sparse: bool) -> tuple[Note, ...]:
+def write_harmony(ctx: PartContext, *, role: str, pattern: str, sparse: bool,
+                  bars: set[int] | None = None) -> tuple[Note, ...]:
+    """Voiced chords on `pattern` (a key of patterns.json "harmony" or "colour"), in every
+    bar or only in `bars`. Under a long sung note the part plays softer."""
     data = patterns()
-    bar_pattern = for_meter(data["harmony_sparse"] if sparse else data["harmony"][pattern], ctx.form.grid.beats_per_bar)
-    low, high = harmony_register(ctx.vocal_range_midi, role)
+    table = data["colour"].get(pattern) or data["harmony"][pattern]
+    bar_pattern = for_meter(data["harmony_sparse"] if sparse else table, ctx.form.grid.beats_per_bar)
+    low, high = harmony_register(ctx.vocal_range_midi, role, vocal_gender=ctx.vocal_gender)
     if ctx.variation % 2 == 1:
         low, high = low + 3, high + 3  # the second take voices a little higher
     base_level = _ROLE_LEVEL.get(role, (0.6, 0))[0]
     notes: list[Note] = []
     previous: tuple[int, ...] | None = None
     for b, span in enumerate(ctx.form.chords):
-        if span.chord is None:
+        if span.chord is None or (bars is not None and b not in bars):
             continue
         voicing = voice(span.chord, previous=previous, low=low, high=high,
                         extensions=ctx.style.extensions or ctx.fuller_voicings)
@@ -50,6 +63,8 @@ def write_harmony(ctx: PartContext, *, role: str, pattern: str, sparse: bool) ->
             if last_bar:
                 end = start + 1.5 * (ctx.form.bars[b][1] - ctx.form.bars[b][0])  # let it ring
             velocity = ctx.velocity(b, base_level, accent=0.05 if beat == 0 else 0.0)
+            if ctx.under_long_note(start):
+                velocity = max(20, int(velocity * 0.8))  # stay out of the way of a held note
             for p in pitches:
                 notes.append(Note(start, end, p, velocity))
     return tuple(notes)

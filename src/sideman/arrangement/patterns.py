@@ -6,16 +6,29 @@ import json
 from functools import lru_cache
 from importlib import resources
 
+STEPS_PER_BEAT = 4
+
 
 @lru_cache(maxsize=1)
 def patterns() -> dict:
     return json.loads(resources.files("sideman.arrangement").joinpath("patterns.json").read_text())
 
 
-def for_meter(table: dict, beats_per_bar: int) -> object:
-    """The entry of a per-meter table for this meter ('4', '3', '2'); other meters take
-    the nearest one (6 -> '3' repeated is not attempted; 5+ beats use '4')."""
+def for_meter(table: dict, beats_per_bar: int):
+    """The entry of a per-meter table ('4', '3', '2') for this meter. A meter the table
+    lacks is cut from (or repeats) the 4-beat entry: drum strings by steps, note lists
+    by beat."""
     key = str(beats_per_bar)
     if key in table:
         return table[key]
-    return table["4"] if beats_per_bar > 4 else table["2"]
+    source = table["4"]
+    if isinstance(source, dict):  # a drum groove: {drum: "x..."}
+        steps = beats_per_bar * STEPS_PER_BEAT
+        return {drum: (s * (steps // len(s) + 1))[:steps] for drum, s in source.items() if s}
+    out = []
+    for start in range(0, beats_per_bar, 4):
+        for beat, length, what in source:
+            at = start + beat
+            if at < beats_per_bar:
+                out.append([at, min(length, beats_per_bar - at), what])
+    return out

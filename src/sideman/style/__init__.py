@@ -7,9 +7,11 @@ Tags that match nothing are kept in `unmatched_tags` so the brief can say so.
 Negative tags, and what each form means:
 - an instrument ("piano", "saxophone"): that instrument never sounds; its role falls
   back to the genre's alternate instrument, or is dropped.
-- "drums" / "percussion" (any drum-kit alias): no drum part at all.
-- a genre ("heavy metal"): never chosen as the genre, and its signature instruments
-  (the ones in its band) never sound.
+- a family word ("guitar", "drums", "strings", "synths", "arpeggiator", "backing
+  vocals"...): every instrument of that family stays silent; "drums" means no drum part.
+- a genre ("heavy metal"): never chosen as the genre, and its signature never sounds:
+  the instruments only its band uses, and the patterns and feel its `signature` names
+  (no walking bass without jazz, no skank without reggae).
 - "fast|busy|dense|heavy <role>" ("fast drums", "busy bass"): that role keeps to its
   sparse patterns (no eighth-note or faster subdivisions, no fills).
 - a mood or texture word ("energetic"): pushes energy and density the other way.
@@ -32,7 +34,15 @@ _ROLE_WORDS = {
     "guitar": "guitar", "guitars": "guitar", "bass": "bass", "basses": "bass", "drums": "drums",
     "drum": "drums", "percussion": "drums", "beat": "drums", "beats": "drums", "strings": "strings",
     "string": "strings", "pad": "pad", "pads": "pad", "keys": "keys", "keyboards": "keys",
+    "arpeggiator": "arp", "arp": "arp", "arps": "arp", "arpeggios": "arp", "backing vocals": "vocals",
+    "vocals": "vocals", "choirs": "vocals", "brass": "brass", "horns": "brass", "lead": "lead",
 }  # fmt: skip
+#: negative words that name a family across roles
+_FAMILY_WORDS = {
+    "synth": ("synth pad", "saw lead", "square lead", "synth bass", "synth brass"),
+    "synths": ("synth pad", "saw lead", "square lead", "synth bass", "synth brass"),
+    "electronic": ("synth pad", "saw lead", "square lead", "synth bass", "synth brass", "electronic kit"),
+}
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,7 @@ class PartChoice:
     instrument: str
     program: int
     is_drum: bool = False
+    pattern: str | None = None  # colour parts: a pattern of patterns.json "colour"
 
 
 @dataclass(frozen=True)
@@ -64,6 +75,7 @@ class StyleSpec:
     sparse_roles: frozenset[str] = frozenset()
     excluded_instruments: frozenset[str] = frozenset()
     excluded_genres: frozenset[str] = frozenset()
+    excluded_elements: frozenset[str] = frozenset()  # patterns and feels of excluded genres
     matched_tags: tuple[str, ...] = ()
     unmatched_tags: tuple[str, ...] = ()
     unmatched_negative_tags: tuple[str, ...] = ()
@@ -146,9 +158,26 @@ def parse_tags(text: str) -> tuple[list[tuple[str, str, str]], list[str]]:
     return found, unmatched
 
 
-def _choice(role: str, instrument: str) -> PartChoice:
+def _choice(role: str, instrument: str, pattern: str | None = None) -> PartChoice:
     entry = vocabulary()["instruments"][instrument]
-    return PartChoice(role, instrument, int(entry["program"]), bool(entry.get("drum", False)))
+    return PartChoice(role, instrument, int(entry["program"]), bool(entry.get("drum", False)), pattern)
+
+
+#: the order parts are listed (and mixed) in
+ROLE_ORDER = ("drums", "bass", "keys", "guitar", "strings", "pad", "brass", "arp", "lead", "swells", "vocals")
+#: core roles keep a player when their instrument is excluded: the first allowed of these
+_ROLE_FALLBACK = {
+    "drums": ("standard kit",),
+    "bass": ("electric bass", "acoustic bass", "synth bass"),
+    "keys": ("piano", "electric piano", "organ"),
+    "guitar": ("acoustic guitar", "electric guitar", "nylon guitar"),
+}
+#: what an excluded pattern falls back to
+_FALLBACK = {
+    "groove": ("pop", "ballad", "folk", "none"),
+    "bass_pattern": ("root_fifth", "root_whole"),
+    "harmony_pattern": ("pop_comp", "sustained", "arpeggio"),
+}
 
 
 def style_from_tags(tags: str, negative_tags: str = "", *, style_weight: float = 0.5) -> StyleSpec:
@@ -160,15 +189,20 @@ def style_from_tags(tags: str, negative_tags: str = "", *, style_weight: float =
     excluded_genres = {name for kind, name, _ in negative_found if kind == "genre"}
     excluded_instruments = {name for kind, name, _ in negative_found if kind == "instrument"}
     sparse_roles = {name for kind, name, _ in negative_found if kind == "sparse"}
+    excluded_elements: set[str] = set()
+    for genre in excluded_genres:  # an excluded genre's signature never sounds
+        signature = set(vocab["genres"][genre].get("signature", ()))
+        excluded_instruments |= _signature_instruments(genre) | (signature & set(vocab["instruments"]))
+        excluded_elements |= signature - set(vocab["instruments"])
     no_drums = "standard kit" in excluded_instruments
-    for genre in excluded_genres:  # an excluded genre's signature instruments never sound
-        excluded_instruments |= _signature_instruments(genre)
 
     genres = [name for _, kind, name in found if kind == "genre" and name not in excluded_genres]
     genre = genres[0] if genres else _fallback_genre(excluded_genres)
     g = vocab["genres"][genre]
-    parts = {role: _choice(role, inst) for role, inst in g["parts"].items()}
+    parts = {role: _choice(role, inst, _default_colour_pattern(role)) for role, inst in g["parts"].items()}
     alternates = {role: _choice(role, inst) for role, inst in g.get("alternates", {}).items()}
+    for colour in g.get("colour", ()):
+        parts.setdefault(colour["role"], _choice(colour["role"], colour["instrument"], colour["pattern"]))
 
     # instruments named in the tags join the band (or take their role's seat)
     for _, kind, name in found:
@@ -178,17 +212,19 @@ def style_from_tags(tags: str, negative_tags: str = "", *, style_weight: float =
         role = entry["role"]
         if role == "drums" and name == "standard kit":
             continue  # "drums" asks for drums, which the genre already has
-        if role in parts and role in ("keys", "guitar") and parts[role].instrument != name:
-            # a named harmony instrument leads; the genre's own becomes the alternate
-            alternates.setdefault(role, parts[role])
-        parts[role] = _choice(role, name)
+        if role in parts and parts[role].instrument != name:
+            alternates.setdefault(role, parts[role])  # the genre's own becomes the alternate
+        pattern = _default_colour_pattern(role)
+        parts[role] = _choice(role, name, parts[role].pattern if role in parts else pattern)
 
     # negative tags remove instruments (falling back to the alternate) and whole roles
     for role in list(parts):
-        if parts[role].instrument in excluded_instruments:
+        if parts[role].instrument in excluded_instruments or (parts[role].pattern in excluded_elements):
             alt = alternates.get(role)
             if alt and alt.instrument not in excluded_instruments:
-                parts[role] = alt
+                parts[role] = _choice(role, alt.instrument, parts[role].pattern)
+            elif fallback := next((i for i in _ROLE_FALLBACK.get(role, ()) if i not in excluded_instruments), None):
+                parts[role] = _choice(role, fallback, parts[role].pattern)  # the band keeps its core
             else:
                 del parts[role]
     alternates = {r: a for r, a in alternates.items() if a.instrument not in excluded_instruments}
@@ -207,13 +243,17 @@ def style_from_tags(tags: str, negative_tags: str = "", *, style_weight: float =
             density -= 0.5 * vocab["moods"][name]["density"]
     if "drums" in sparse_roles:
         density = min(density, 0.45)
+    chosen = {key: _allowed(g[key], key, excluded_elements) for key in _FALLBACK}
+    feel = g.get("feel", "straight")
+    if feel == "swing" and "swing feel" in excluded_elements:
+        feel = "straight"
     return StyleSpec(
         genre=genre,
-        parts=tuple(parts[r] for r in ("drums", "bass", "keys", "guitar", "strings", "pad") if r in parts),
-        groove=g["groove"],
-        bass_pattern=g["bass_pattern"],
-        harmony_pattern=g["harmony_pattern"],
-        feel=g.get("feel", "straight"),
+        parts=tuple(parts[r] for r in ROLE_ORDER if r in parts),
+        groove=chosen["groove"],
+        bass_pattern=chosen["bass_pattern"],
+        harmony_pattern=chosen["harmony_pattern"],
+        feel=feel,
         energy=float(min(max(energy, 0.05), 1.0)),
         density=float(min(max(density, 0.05), 1.0)),
         extensions=bool(g.get("extensions", False)),
@@ -223,10 +263,22 @@ def style_from_tags(tags: str, negative_tags: str = "", *, style_weight: float =
         sparse_roles=frozenset(sparse_roles),
         excluded_instruments=frozenset(excluded_instruments),
         excluded_genres=frozenset(excluded_genres),
+        excluded_elements=frozenset(excluded_elements),
         matched_tags=tuple(tag for tag, _, _ in found),
         unmatched_tags=tuple(unmatched),
         unmatched_negative_tags=tuple(negative_unmatched),
     )
+
+
+def _allowed(value: str, key: str, excluded: set[str]) -> str:
+    if value not in excluded:
+        return value
+    return next((v for v in _FALLBACK[key] if v not in excluded), _FALLBACK[key][-1])
+
+
+def _default_colour_pattern(role: str) -> str | None:
+    """The pattern a colour role plays when a tag brings it in."""
+    return {"arp": "arp_eighths", "brass": "stabs", "lead": "answers", "swells": "swell", "vocals": "oohs"}.get(role)
 
 
 def _parse_negative(text: str) -> tuple[list[tuple[str, str, str]], list[str]]:
@@ -235,6 +287,9 @@ def _parse_negative(text: str) -> tuple[list[tuple[str, str, str]], list[str]]:
     unmatched: list[str] = []
     for tag in split_tags(text):
         words = _normal(tag).split()
+        if _normal(tag) in _FAMILY_WORDS:
+            out.extend(("instrument", name, tag) for name in _FAMILY_WORDS[_normal(tag)])
+            continue
         if _normal(tag) in _ROLE_WORDS:
             role = _ROLE_WORDS[_normal(tag)]
             out.extend(
