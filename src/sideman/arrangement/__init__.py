@@ -17,19 +17,33 @@ from sideman.arrangement.context import PartContext
 from sideman.arrangement.drums import write_drums
 from sideman.arrangement.form import Form, plan_form
 from sideman.arrangement.harmony import write_harmony
+from sideman.arrangement.knobs import blend_chords, colour_chords, stock_chords
 from sideman.arrangement.patterns import patterns
-from sideman.music import Chord, ChordSpan, Score, Track
+from sideman.music import Score, Track
 from sideman.style import PartChoice, StyleSpec
 
 __all__ = ["Arrangement", "Knobs", "arrange"]
 
-_STOCK_PROGRESSION = {"major": ((0, "maj"), (7, "maj"), (9, "min"), (5, "maj")),
-                      "minor": ((0, "min"), (8, "maj"), (3, "maj"), (10, "maj"))}
-
-
 @dataclass(frozen=True)
 class Knobs:
-    """The request's knobs, 0..1 each (see the HTTP contract), and the model."""
+    """The request's knobs (0..1 each; see the HTTP contract) and what each one does.
+
+    style_weight: how strongly the tags override what the voice suggests. 1 keeps the
+        tags' density and energy (and the moods' full push); 0 takes the density and
+        energy the voice suggests (notes per beat, loudness).
+    audio_weight: how tightly harmony and dynamics follow the voice. 1 plays every chord
+        the melody implies and dynamics that follow the voice's loudness bar by bar; 0
+        plays the style's stock progression in the key at the style's own level (see
+        knobs.py for the rule in between); also the depth of ducking under the voice.
+    weirdness_constraint: 0 textbook triads and patterns; toward 1, substitutions
+        (sevenths, sixths, sus, borrowed iv, tritone subs) that the melody still agrees with.
+    model: "V4_5PLUS" richer tone: sevenths in the voicings, a pad layer where the band
+        has none, full stereo spread. "V5" more expressive: humanized timing and
+        velocity, dynamics that follow the voice more closely, drum fills answering the
+        voice's rests; narrower stereo.
+    vocal_gender: "m" / "f": the register the harmony keeps clear and the register of
+        wordless backing vocals; None infers it from the voice.
+    """
 
     style_weight: float = 0.5
     weirdness_constraint: float = 0.3
@@ -64,8 +78,10 @@ def arrange(analysis: Analysis, style: StyleSpec, *, knobs: Knobs, seed: int, va
     style's alternate instruments and the neighbouring groove and harmony patterns."""
     rng = np.random.default_rng(seed)
     style = _interpret(style, variation)
-    chords = _follow_or_stock(analysis, knobs.audio_weight)
-    chords = _colour(chords, rng, knobs.weirdness_constraint)
+    style = _weigh_style_against_voice(style, analysis, knobs)
+    chords = blend_chords(analysis.chords, stock_chords(analysis.chords, analysis.key, style.genre),
+                          analysis.notes, audio_weight=knobs.audio_weight)
+    chords = colour_chords(chords, analysis.notes, analysis.key, weirdness=knobs.weirdness_constraint, rng=rng)
     intro_bars = max(style.intro_bars, 2 if analysis.grid.tempo_bpm < 70 else 1)
     form = plan_form(
         grid=analysis.grid,
@@ -77,7 +93,9 @@ def arrange(analysis: Analysis, style: StyleSpec, *, knobs: Knobs, seed: int, va
         duration_seconds=analysis.duration_seconds,
         intro_bars=intro_bars,
     )
-    energy = _energy_per_bar(analysis, form, style, knobs.audio_weight)
+    # V5: dynamics follow the voice more closely
+    follow = min(1.0, knobs.audio_weight * (1.4 if knobs.model == "V5" else 1.0))
+    energy = _energy_per_bar(analysis, form, style, follow)
     register = (analysis.vocal_range_midi if knobs.vocal_gender is None
                 else ((57, 76) if knobs.vocal_gender == "f" else (45, 64)))
     ctx = PartContext(
@@ -88,6 +106,7 @@ def arrange(analysis: Analysis, style: StyleSpec, *, knobs: Knobs, seed: int, va
         melody=analysis.notes, vocal_gender=knobs.vocal_gender or analysis.vocal_register,
     )
     mix = patterns()["mix"]
+    stereo_width = 1.0 if knobs.model == "V4_5PLUS" else 0.6
     tracks = []
     for part in style.parts:
         sparse = part.role in style.sparse_roles or style.density < 0.3
@@ -95,7 +114,8 @@ def arrange(analysis: Analysis, style: StyleSpec, *, knobs: Knobs, seed: int, va
         if notes:
             level = mix.get(part.role, {"gain_db": -6.0, "pan": 0.0})
             tracks.append(Track(part.role, part.instrument, part.program, part.is_drum, notes,
-                                gain_db=float(level["gain_db"]), pan=float(level["pan"]) * (-1 if variation % 2 else 1)))
+                                gain_db=float(level["gain_db"]),
+                                pan=float(level["pan"]) * stereo_width * (-1 if variation % 2 else 1)))
     score = Score(tuple(tracks), form.grid, analysis.key, form.chords, form.sections)
     brief = write_brief(analysis, style, form, tracks=score.tracks, variation=variation)
     return Arrangement(score, form, style, seed, variation, brief)
@@ -103,7 +123,7 @@ def arrange(analysis: Analysis, style: StyleSpec, *, knobs: Knobs, seed: int, va
 
 def _write_part(ctx: PartContext, part: PartChoice, style: StyleSpec, sparse: bool):
     if part.role == "drums":
-        return write_drums(ctx, groove=style.groove, sparse=sparse)
+        return write_drums(ctx, groove=style.groove, sparse=sparse, answer_gaps=ctx.humanize > 0)
     if part.role == "bass":
         return write_bass(ctx, pattern=style.bass_pattern, sparse=sparse)
     if part.pattern is not None:
@@ -114,6 +134,26 @@ def _write_part(ctx: PartContext, part: PartChoice, style: StyleSpec, sparse: bo
     elif part.role == "keys":
         pattern = patterns()["companion_harmony"].get(style.harmony_pattern, "sustained")
     return write_harmony(ctx, role=part.role, pattern=pattern, sparse=sparse)
+
+
+def _weigh_style_against_voice(style: StyleSpec, analysis: Analysis, knobs: Knobs) -> StyleSpec:
+    """style_weight 1 keeps the tags' density and energy; 0 takes what the voice
+    suggests (a busy, loud line asks for a busier band); V4_5PLUS adds a pad layer."""
+    beats = max(1.0, analysis.duration_seconds * analysis.grid.tempo_bpm / 60.0)
+    notes_per_beat = len(analysis.notes) / beats
+    heard_energy = float(np.mean(analysis.energy_per_bar)) if analysis.energy_per_bar else style.energy
+    voice_density = float(np.clip(0.5 * min(notes_per_beat / 1.5, 1.0) + 0.5 * heard_energy, 0.05, 1.0))
+    w = knobs.style_weight
+    density = w * style.density + (1 - w) * voice_density
+    energy = w * style.energy + (1 - w) * heard_energy
+    if "drums" in style.sparse_roles:
+        density = min(density, 0.45)
+    parts = style.parts
+    roles = {p.role for p in parts}
+    if (knobs.model == "V4_5PLUS" and not roles & {"pad", "strings", "swells", "vocals"} and density >= 0.35
+            and "warm pad" not in style.excluded_instruments and "pad" not in style.excluded_elements):
+        parts = (*parts, PartChoice("pad", "warm pad", 89))
+    return replace(style, density=float(density), energy=float(np.clip(energy, 0.05, 1.0)), parts=parts)
 
 
 def _interpret(style: StyleSpec, variation: int) -> StyleSpec:
@@ -130,32 +170,6 @@ def _interpret(style: StyleSpec, variation: int) -> StyleSpec:
         groove=data["variation_groove"].get(style.groove, style.groove) if style.energy < 0.9 else style.groove,
         harmony_pattern=data["variation_harmony"].get(style.harmony_pattern, style.harmony_pattern),
     )
-
-
-def _follow_or_stock(analysis: Analysis, audio_weight: float) -> tuple[ChordSpan, ...]:
-    """audio_weight >= 0.3 follows the chords heard in the melody; below it the style's
-    stock progression in the key, bar by bar."""
-    if audio_weight >= 0.3 or not analysis.chords:
-        return analysis.chords
-    steps = _STOCK_PROGRESSION[analysis.key.mode]
-    tonic = analysis.key.tonic_pitch_class
-    return tuple(
-        ChordSpan(c.start_seconds, c.end_seconds, Chord((tonic + steps[i % 4][0]) % 12, steps[i % 4][1]))
-        for i, c in enumerate(analysis.chords)
-    )
-
-
-def _colour(chords: tuple[ChordSpan, ...], rng: np.random.Generator, weirdness: float) -> tuple[ChordSpan, ...]:
-    """weirdness_constraint > 0 adds sevenths and sus colours to some chords (the same
-    roots, so the melody still agrees)."""
-    out = []
-    for span in chords:
-        chord = span.chord
-        if chord is not None and rng.random() < 0.5 * weirdness:
-            quality = {"maj": "maj7", "min": "min7"}.get(chord.quality, chord.quality)
-            chord = Chord(chord.root_pitch_class, quality)
-        out.append(ChordSpan(span.start_seconds, span.end_seconds, chord))
-    return tuple(out)
 
 
 def _energy_per_bar(analysis: Analysis, form: Form, style: StyleSpec, audio_weight: float) -> np.ndarray:

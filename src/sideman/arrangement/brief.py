@@ -32,8 +32,9 @@ def write_brief(analysis: Analysis, style: StyleSpec, form: Form, *, tracks: tup
         notes.append(f"Negative tags not understood: {', '.join(style.unmatched_negative_tags)}.")
     if style.excluded_instruments or style.excluded_genres or style.sparse_roles:
         kept_out = sorted(style.excluded_genres) + sorted(f"busy {r}" for r in style.sparse_roles)
-        if style.excluded_instruments:
-            kept_out.append(f"{len(style.excluded_instruments)} excluded instrument(s)")
+        instruments = sorted(style.excluded_instruments)
+        if instruments:
+            kept_out.append(", ".join(instruments[:8]) + (f" and {len(instruments) - 8} more" if len(instruments) > 8 else ""))
         notes.append(f"Kept out: {', '.join(kept_out)}.")
     return " ".join([heard, played, *notes])
 

@@ -10,13 +10,22 @@ from sideman.music import Note
 STEPS_PER_BEAT = 4
 
 
-def write_drums(ctx: PartContext, *, groove: str, sparse: bool) -> tuple[Note, ...]:
+def write_drums(ctx: PartContext, *, groove: str, sparse: bool, answer_gaps: bool = False) -> tuple[Note, ...]:
+    """The groove in every bar but the last (one closing hit); fills at section ends,
+    and with answer_gaps also in bars where the voice rests (the drummer answers)."""
     data = patterns()
     notes_by_drum = data["drum_notes"]
     table = data["grooves"][groove]["sparse" if sparse else "full"]
     bar_pattern = for_meter(table, ctx.form.grid.beats_per_bar)
     fill_pattern = for_meter(data["fills"], ctx.form.grid.beats_per_bar)
     section_ends = _section_end_bars(ctx)
+    if answer_gaps:
+        beat = 60.0 / ctx.form.grid.tempo_bpm
+        gaps = ctx.gaps(min_beats=1.5)
+        for b, (_, bar_end) in enumerate(ctx.form.bars[1:-2], start=1):
+            # the fill takes the bar's last beat: only where the voice rests through it
+            if any(a <= bar_end - 1.05 * beat and e >= bar_end - 0.05 for a, e in gaps):
+                section_ends.add(b)
     notes: list[Note] = []
     n_bars = len(ctx.form.bars)
     for b in range(n_bars):

@@ -1,0 +1,96 @@
+"""Each knob has a documented meaning (arrangement/knobs.py and the Knobs docstring);
+these tests hold it to that meaning."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sideman.analysis import analyze
+from sideman.arrangement import Knobs, arrange
+from sideman.arrangement.knobs import chord_fit, stock_chords
+from sideman.ingest import Audio
+from sideman.style import style_from_tags
+
+
+@pytest.fixture(scope="module")
+def heard(melody):
+    return analyze(Audio(melody.samples, 44100))
+
+
+def _sung_chords(band, heard):
+    """The chords of the bars the voice sings in (no intro, no outro)."""
+    return list(band.form.chords[band.form.intro_bars : len(band.form.chords) - band.form.outro_bars])
+
+
+def test_audio_weight_one_follows_the_melody(heard) -> None:
+    band = arrange(heard, style_from_tags("pop"), knobs=Knobs(audio_weight=1.0, weirdness_constraint=0.0), seed=1)
+    heard_labels = [c.label for c in heard.chords]
+    assert [c.label for c in _sung_chords(band, heard)] == heard_labels
+
+
+def test_audio_weight_zero_plays_the_stock_progression(heard) -> None:
+    band = arrange(heard, style_from_tags("pop"), knobs=Knobs(audio_weight=0.0, weirdness_constraint=0.0), seed=1)
+    stock = [c.label for c in stock_chords(heard.chords, heard.key, "pop")]
+    assert [c.label for c in _sung_chords(band, heard)] == stock
+
+
+def test_audio_weight_moves_fit_monotonically(heard) -> None:
+    fits = []
+    for weight in (0.0, 0.5, 1.0):
+        band = arrange(heard, style_from_tags("pop"), knobs=Knobs(audio_weight=weight, weirdness_constraint=0.0), seed=1)
+        fits.append(np.mean([chord_fit(c.chord, heard.notes, c.start_seconds, c.end_seconds)
+                             for c in _sung_chords(band, heard)]))
+    assert fits[0] <= fits[1] <= fits[2]
+
+
+def test_weirdness_zero_is_textbook_and_one_colours_but_agrees(heard) -> None:
+    plain = arrange(heard, style_from_tags("pop"), knobs=Knobs(weirdness_constraint=0.0), seed=2)
+    assert all(c.chord.quality in ("maj", "min") for c in plain.form.chords)
+    weird = arrange(heard, style_from_tags("pop"), knobs=Knobs(weirdness_constraint=1.0), seed=2)
+    assert sum(c.chord.quality not in ("maj", "min") for c in weird.form.chords) >= 3
+    for a, b in zip(_sung_chords(plain, heard), _sung_chords(weird, heard), strict=True):
+        fit_a = chord_fit(a.chord, heard.notes, a.start_seconds, a.end_seconds)
+        assert chord_fit(b.chord, heard.notes, b.start_seconds, b.end_seconds) >= fit_a - 0.1 - 1e-9
+
+
+def test_style_weight_pulls_density_toward_the_tags(heard) -> None:
+    busy_tags = style_from_tags("metal, energetic")
+    low = arrange(heard, busy_tags, knobs=Knobs(style_weight=0.0), seed=3)
+    high = arrange(heard, busy_tags, knobs=Knobs(style_weight=1.0), seed=3)
+    assert abs(high.style.density - busy_tags.density) < abs(low.style.density - busy_tags.density) + 1e-9
+    assert high.style.density > low.style.density
+
+
+def test_v5_is_humanized_and_v45_is_fuller(heard) -> None:
+    style = style_from_tags("pop, piano")
+    v5 = arrange(heard, style, knobs=Knobs(model="V5"), seed=4)
+    v45 = arrange(heard, style, knobs=Knobs(model="V4_5PLUS"), seed=4)
+    beats = np.asarray(v45.form.grid.beats_seconds)
+    kicks = lambda band: [n.start_seconds for t in band.score.tracks if t.is_drum for n in t.notes if n.pitch_midi == 36]  # noqa: E731
+    on_grid = lambda times: np.mean([np.min(np.abs(beats - t)) < 1e-6 for t in times])  # noqa: E731
+    assert on_grid(kicks(v45)) > on_grid(kicks(v5))
+    velocities = {n.velocity for t in v5.score.tracks for n in t.notes}
+    assert len(velocities) > len({n.velocity for t in v45.score.tracks for n in t.notes})
+    keys45 = next(t for t in v45.score.tracks if t.role == "keys")
+    keys5 = next(t for t in v5.score.tracks if t.role == "keys")
+    assert len(keys45.notes) > len(keys5.notes)  # sevenths added to the voicings
+    assert len(v45.score.tracks) >= len(v5.score.tracks)
+
+
+def test_vocal_gender_sets_the_backing_vocal_register(heard) -> None:
+    style = style_from_tags("gospel")
+    high = arrange(heard, style, knobs=Knobs(vocal_gender="f"), seed=5)
+    low = arrange(heard, style, knobs=Knobs(vocal_gender="m"), seed=5)
+    mean = lambda band: np.mean([n.pitch_midi for t in band.score.tracks if t.role == "vocals" for n in t.notes])  # noqa: E731
+    assert mean(high) - mean(low) >= 7
+
+
+def test_lead_answers_in_the_rests_not_over_the_voice(heard) -> None:
+    band = arrange(heard, style_from_tags("pop, saxophone"), knobs=Knobs(), seed=6)
+    lead = next(t for t in band.score.tracks if t.role == "lead")
+    assert lead.notes
+    for note in lead.notes:
+        overlap = sum(max(0.0, min(note.end_seconds, s.end_seconds) - max(note.start_seconds, s.start_seconds))
+                      for s in heard.notes)
+        assert overlap <= 0.5 * note.duration_seconds
