@@ -52,7 +52,7 @@ def evaluate_case(folder: Path, case: dict, *, tags: str, seed: int) -> dict:
     started = time.perf_counter()
     heard = analyze(audio)
     elapsed = time.perf_counter() - started
-    band = arrange(heard, style_from_tags(tags), knobs=Knobs(weirdness_constraint=0.0), seed=seed)
+    band = arrange(heard, style_from_tags(tags), knobs=Knobs(weirdness_constraint=0.0, audio_weight=1.0), seed=seed)
     row: dict = {"id": case["id"], "kind": case.get("kind"), "analysis_seconds": round(elapsed, 3),
                  "tempo_bpm": round(heard.grid.tempo_bpm, 2), "meter": heard.grid.meter, "key": heard.key.label}
     row.update(_rhythm_scores(case, heard))

@@ -16,7 +16,7 @@ import numpy as np
 from sideman.analysis.harmony import estimate_chords
 from sideman.analysis.key import estimate_key
 from sideman.analysis.notes import segment
-from sideman.analysis.pitch import PITCH_SAMPLE_RATE_HZ, track_pitch
+from sideman.analysis.pitch import PITCH_SAMPLE_RATE_HZ, PitchTrack, track_pitch
 from sideman.analysis.rhythm import analyze_rhythm
 from sideman.analysis.structure import energy_curve, phrases, sections
 from sideman.ingest.decode import Audio
@@ -88,8 +88,15 @@ def analyze(audio: Audio, *, tempo_bpm: float | None = None, key: Key | None = N
     """
     audio16 = audio.resampled(PITCH_SAMPLE_RATE_HZ)
     track = track_pitch(audio16.samples, sample_rate_hz=PITCH_SAMPLE_RATE_HZ)
+    return analyze_track(track, duration_seconds=audio.duration_seconds, tempo_bpm=tempo_bpm, key=key)
+
+
+def analyze_track(
+    track: PitchTrack, *, duration_seconds: float, tempo_bpm: float | None = None, key: Key | None = None
+) -> Analysis:
+    """Everything after the f0: notes, grid, key, chords, form (see analyze)."""
     notes = segment(track)
-    duration = audio.duration_seconds
+    duration = duration_seconds
     grid = analyze_rhythm(notes, duration_seconds=duration, tempo_bpm=tempo_bpm)
     found_key = key or estimate_key(notes, grid)
     start = notes[0].start_seconds if notes else 0.0

@@ -17,7 +17,10 @@ FRAME_RATE_HZ = 100.0
 MIN_BPM, MAX_BPM = 50.0, 200.0
 PRIOR_CENTER_BPM = 100.0
 PRIOR_OCTAVE_WIDTH = 0.9
-TIGHTNESS = 120.0
+TIGHTNESS = 600.0
+NOTES_PER_BEAT = 2.2
+FIT_POWER = 4.0
+DENSITY_WIDTH = 1.0
 
 
 def onset_envelope(notes: tuple[Note, ...], *, duration_seconds: float) -> np.ndarray:
@@ -28,13 +31,16 @@ def onset_envelope(notes: tuple[Note, ...], *, duration_seconds: float) -> np.nd
     for note in notes:
         i = int(round(note.start_seconds * FRAME_RATE_HZ))
         if 0 <= i < frames:
-            env[i] += (0.4 + min(note.duration_seconds, 1.2)) * (note.velocity / 100.0)
+            env[i] += (1.0) * (note.velocity / 100.0)
     return gaussian_filter1d(env, sigma=2.0)
 
 
-def estimate_tempo(env: np.ndarray) -> float:
-    """Global tempo in bpm: autocorrelation summed over the first harmonics of each lag,
-    times a log-normal prior."""
+def estimate_tempo(env: np.ndarray, notes: tuple[Note, ...] = ()) -> float:
+    """Global tempo in bpm. Candidates are the peaks of the envelope's autocorrelation
+    (summed over the first harmonics of each lag) and their doubles and halves; each is
+    scored by how well the inter-onset intervals fall on half and quarter beats (which
+    rules out the 3:2 confusions that dotted rhythms invite), times a prior around
+    PRIOR_CENTER_BPM and a prior that a beat holds about two notes."""
     env = env - env.mean()
     n = len(env)
     spectrum = np.fft.rfft(env, 2 * n)
@@ -48,8 +54,23 @@ def estimate_tempo(env: np.ndarray) -> float:
         score += weight * ac[idx]
     bpm = 60.0 * FRAME_RATE_HZ / lags
     prior = np.exp(-0.5 * (np.log2(bpm / PRIOR_CENTER_BPM) / PRIOR_OCTAVE_WIDTH) ** 2)
-    best = int(np.argmax(np.maximum(score, 0) * prior))
-    # parabolic refinement of the peak lag
+    weighted = np.maximum(score, 0) * prior
+    peaks = [i for i in range(1, len(lags) - 1) if score[i] >= score[i - 1] and score[i] >= score[i + 1]]
+    peaks = sorted(peaks, key=lambda i: -weighted[i])[:6] or [int(np.argmax(weighted))]
+    candidates = []
+    for i in peaks:
+        tempo = _refine(score, lags, i)
+        candidates += [t for t in (tempo, 2 * tempo, tempo / 2) if MIN_BPM <= t <= MAX_BPM]
+    onsets = np.array([note.start_seconds for note in notes])
+    if len(onsets) < 8:
+        return candidates[0]
+    spacing = float(np.median(np.diff(onsets)))
+    best = max(candidates, key=lambda t: _tempo_plausibility(t, onsets, spacing))
+    return best
+
+
+def _refine(score: np.ndarray, lags: np.ndarray, best: int) -> float:
+    """Tempo in bpm at lag index `best`, refined by a parabola through its neighbours."""
     lag = float(lags[best])
     if 0 < best < len(lags) - 1:
         a, b, c = score[best - 1], score[best], score[best + 1]
@@ -57,6 +78,25 @@ def estimate_tempo(env: np.ndarray) -> float:
         if denom < 0:
             lag += 0.5 * (a - c) / denom
     return 60.0 * FRAME_RATE_HZ / lag
+
+
+def _tempo_plausibility(tempo_bpm: float, onsets: np.ndarray, spacing_seconds: float) -> float:
+    """How well intervals between nearby onsets fit whole, half and quarter beats at
+    tempo_bpm, times the tempo and notes-per-beat priors."""
+    period = 60.0 / tempo_bpm
+    fits = []
+    for step in (1, 2, 3):
+        ratio = (onsets[step:] - onsets[:-step]) / period
+        ratio = ratio[ratio < 4.5]
+        if not len(ratio):
+            continue
+        half = np.abs(ratio * 2 - np.round(ratio * 2)) / 2
+        quarter = np.abs(ratio * 4 - np.round(ratio * 4)) / 4
+        fits.append(np.mean(np.maximum(np.exp(-0.5 * (half / 0.04) ** 2), 0.6 * np.exp(-0.5 * (quarter / 0.03) ** 2))))
+    fit = float(np.mean(fits)) if fits else 0.5
+    prior = np.exp(-0.5 * (np.log2(tempo_bpm / PRIOR_CENTER_BPM) / PRIOR_OCTAVE_WIDTH) ** 2)
+    density = np.exp(-0.5 * (np.log2(period / (NOTES_PER_BEAT * spacing_seconds)) / DENSITY_WIDTH) ** 2)
+    return fit**FIT_POWER * prior * density
 
 
 def track_beats(env: np.ndarray, *, tempo_bpm: float, tightness: float = TIGHTNESS) -> np.ndarray:
@@ -153,7 +193,7 @@ def analyze_rhythm(
         period = 60.0 / tempo
         beats = np.arange(0.0, max(duration_seconds, 2 * period) + 1e-9, period)
         return BeatGrid(tuple(float(b) for b in beats), 4, 4, 0)
-    tempo = tempo_bpm or estimate_tempo(env)
+    tempo = tempo_bpm or estimate_tempo(env, notes)
     # a tempo the caller gave is held firmly; an estimated one may drift with the singer
     beats = track_beats(env, tempo_bpm=tempo, tightness=TIGHTNESS * (6 if tempo_bpm else 1))
     if len(beats) < 2:
