@@ -26,7 +26,8 @@ POLL_TIMEOUT_SECONDS = 20.0
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     values: dict = {"data_dir": tmp_path / "data", "task_lease_seconds": 30.0,
-                    "callback_retry_delays_seconds": (0.01, 0.01, 0.01)}
+                    "callback_retry_delays_seconds": (0.01, 0.01, 0.01),
+                    "callback_backoff_seconds": ()}
     values.update(overrides)
     return Settings(_env_file=None, **values)
 
@@ -109,7 +110,7 @@ def test_missing_and_unknown_keys_are_401(client: TestClient) -> None:
 
 def test_another_keys_task_is_403_and_unknown_task_404(client: TestClient) -> None:
     key = key_of(client)
-    other = client.app.state.services.keys.create(name="other")
+    other = client.app.state.services.keys.create(name="other").key
     task_id = submit_upload(client, key)
     response = client.get(f"/api/generate/status/{task_id}", headers=auth(other))
     assert response.status_code == 403
@@ -119,8 +120,9 @@ def test_another_keys_task_is_403_and_unknown_task_404(client: TestClient) -> No
     assert response.status_code == 403
     response = client.get("/api/generate/status/" + "0" * 32, headers=auth(key))
     assert response.status_code == 404
-    assert response.json() == {"code": 404, "error": {
-        "message": f"task {'0' * 32!r} not found", "type": "not_found_error", "param": "task_id"}}
+    message = f"task {'0' * 32!r} not found"
+    assert response.json() == {"code": 404, "msg": message, "error": {
+        "message": message, "type": "not_found_error", "param": "task_id"}}
 
 
 def test_settings_api_key_is_accepted(tmp_path: Path) -> None:
@@ -438,7 +440,7 @@ def test_page_gets_the_key_only_on_loopback(settings: Settings) -> None:
     with TestClient(app, base_url="http://127.0.0.1:8000", client=("127.0.0.1", 5000)) as local:
         page = local.get("/")
         assert page.status_code == 200
-        assert '<form id="form">' in page.text
+        assert '<form id="form"' in page.text
         assert key in page.text
         assert page.headers["cache-control"] == "no-store"
         assert local.get("/static/app.js").status_code == 200
@@ -449,7 +451,7 @@ def test_page_gets_the_key_only_on_loopback(settings: Settings) -> None:
     with TestClient(app, client=("203.0.113.9", 5000)) as remote:
         page = remote.get("/")
         assert key not in page.text
-        assert '{"apiKey": null}' in page.text
+        assert '{"apiKey": null' in page.text
 
 
 # --- the real pipeline --------------------------------------------------------------------

@@ -3,6 +3,7 @@ the guarded download."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import threading
@@ -216,31 +217,143 @@ def test_restart_recovers_running_task_with_expired_lease(tmp_path: Path) -> Non
 
 # --- callbacks ----------------------------------------------------------------------------
 
-def test_callback_retries_then_gives_up(tmp_path: Path) -> None:
-    times: list[float] = []
-    slept: list[float] = []
+class Clock:
+    """A settable clock for the outbox (naive UTC, like the database)."""
+
+    def __init__(self) -> None:
+        from sideman.tasks.db import utcnow
+
+        self.now = utcnow()
+
+    def __call__(self):  # noqa: ANN204
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        from datetime import timedelta
+
+        self.now += timedelta(seconds=seconds)
+
+
+def outbox_sender(settings: Settings, handler, **options: object):  # noqa: ANN001, ANN201
+    db = open_database(settings.resolved_database_url)
+    values: dict = {"db": db, "allow_private": True, "transport": httpx.MockTransport(handler)}
+    values.update(options)
+    return db, CallbackSender(**values)
+
+
+def test_callback_retries_on_schedule_then_gives_up(settings: Settings) -> None:
+    calls: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
-        times.append(time.monotonic())
+        calls.append(request)
         return httpx.Response(503)
 
-    sender = CallbackSender(allow_private=True, transport=httpx.MockTransport(handler),
-                            sleep=slept.append)
-    delivery = Delivery(url="https://hooks.example.com/x", body={"code": 200, "data": {}},
-                        task_id="t", callback_type="failed")
-    assert sender.deliver(delivery) is False
-    assert len(times) == 4
-    assert slept == [1.0, 2.0, 4.0]
+    clock = Clock()
+    db, sender = outbox_sender(settings, handler, clock=clock, backoff_seconds=(60.0,))
+    assert sender.send(Delivery(url="https://hooks.example.com/x", body={"code": 200, "data": {}},
+                                task_id="t", callback_type="failed"))
+    for _ in range(10):
+        if sender.run_once() == 0:
+            break
+        clock.advance(0.5)
+        assert sender.run_once() == 0  # the next try is not due yet
+        clock.advance(60.0)
+    # 1 try + retries after 1 s, 2 s, 4 s and the longer 60 s: five tries, then given up
+    assert len(calls) == 5
+    assert sender.pending_count() == 0
+    assert len({c.headers["webhook-id"] for c in calls}) == 1  # stable across retries
+    db.dispose()
 
 
-def test_callback_to_private_address_is_refused(tmp_path: Path) -> None:
+def test_retry_delays_follow_the_schedule(settings: Settings) -> None:
+    clock = Clock()
+    db, sender = outbox_sender(settings, lambda _r: httpx.Response(500), clock=clock,
+                               backoff_seconds=(30.0,))
+    sender.send(Delivery(url="https://hooks.example.com/x", body={}, task_id="t",
+                         callback_type="text"))
+    from sideman.tasks.db import WebhookRow
+
+    seen = []
+    for _ in range(4):
+        assert sender.run_once() == 1
+        with db.sessions() as session:
+            row = session.query(WebhookRow).one()
+            seen.append(round((row.next_attempt_at - clock.now).total_seconds(), 3))
+        clock.advance(seen[-1])
+    assert seen == [1.0, 2.0, 4.0, 30.0]
+    db.dispose()
+
+
+def test_outbox_keeps_one_tasks_order_and_sends_each_type_once(settings: Settings) -> None:
+    sent: list[str] = []
+    state = {"fail_text_once": True}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        kind = json.loads(request.content)["kind"]
+        if kind == "text" and state.pop("fail_text_once", False):
+            return httpx.Response(500)
+        sent.append(kind)
+        return httpx.Response(204)
+
+    clock = Clock()
+    db, sender = outbox_sender(settings, handler, clock=clock)
+    for kind in ("text", "first", "complete"):
+        assert sender.send(Delivery(url="https://hooks.example.com/x", body={"kind": kind},
+                                    task_id="t1", callback_type=kind))
+    assert not sender.send(Delivery(url="https://hooks.example.com/x", body={"kind": "text"},
+                                    task_id="t1", callback_type="text"))  # a second run
+    assert sender.run_once() == 1  # only `text` is due: the others wait behind it
+    assert sent == []
+    clock.advance(1.0)
+    for _ in range(3):
+        sender.run_once()
+    assert sent == ["text", "first", "complete"]
+    db.dispose()
+
+
+def test_outbox_survives_a_restart(settings: Settings) -> None:
+    db, sender = outbox_sender(settings, lambda _r: httpx.Response(200))
+    sender.send(Delivery(url="https://hooks.example.com/x", body={"a": 1}, task_id="t",
+                         callback_type="text"))
+    db.dispose()  # the process dies before the thread ran
+    received: list[bytes] = []
+    db, sender = outbox_sender(settings, lambda r: received.append(r.content) or httpx.Response(200))
+    sender.start()
+    assert sender.join(5)
+    sender.stop()
+    assert received == [b'{"a":1}']
+    db.dispose()
+
+
+def test_callback_to_private_address_is_refused(settings: Settings) -> None:
     calls: list[httpx.Request] = []
-    sender = CallbackSender(transport=httpx.MockTransport(
-        lambda request: calls.append(request) or httpx.Response(200)), sleep=lambda _s: None)
-    delivery = Delivery(url="http://169.254.169.254/latest", body={}, task_id="t",
-                        callback_type="text")
-    assert sender.deliver(delivery) is False
-    assert calls == []
+    db, sender = outbox_sender(settings, lambda r: calls.append(r) or httpx.Response(200),
+                               allow_private=False)
+    sender.send(Delivery(url="http://169.254.169.254/latest", body={}, task_id="t",
+                         callback_type="text"))
+    assert sender.run_once() == 1
+    assert calls == [] and sender.pending_count() == 0
+    db.dispose()
+
+
+def test_signed_headers_verify_with_the_owner_secret(settings: Settings) -> None:
+    from sideman.tasks.webhooks import verify_signature
+
+    calls: list[httpx.Request] = []
+    secret = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    db, sender = outbox_sender(settings, lambda r: calls.append(r) or httpx.Response(200),
+                               secret_for=lambda owner: secret if owner == "o" else None)
+    sender.send(Delivery(url="https://hooks.example.com/x", body={"b": 2}, task_id="t",
+                         callback_type="text", owner_key_hash="o"))
+    sender.run_once()
+    (request,) = calls
+    assert request.headers["webhook-signature"].startswith("v1,")
+    assert verify_signature(secret=secret, headers=dict(request.headers), body=request.content)
+    assert not verify_signature(secret=secret, headers=dict(request.headers),
+                                body=request.content + b" ")
+    assert not verify_signature(secret="whsec_" + "A" * 32, headers=dict(request.headers),
+                                body=request.content)
+    db.dispose()
 
 
 # --- keys ---------------------------------------------------------------------------------

@@ -81,3 +81,32 @@ class Settings(BaseSettings):
     callback_retry_delays_seconds: tuple[float, ...] = Field(
         default=(1.0, 2.0, 4.0), description="waits between callback retries (one retry per entry)"
     )
+    callback_backoff_seconds: tuple[float, ...] = Field(
+        default=(60.0, 300.0, 1800.0, 7200.0, 21600.0),
+        description="further waits between callback retries after the quick ones (about 8.5 h in all)",
+    )
+    webhook_secret: str | None = Field(
+        default=None,
+        description="the whsec_ secret that signs callbacks of tasks made with api_key "
+        "(default: derived from api_key)",
+    )
+    result_retention_days: float = Field(
+        default=14.0, gt=0, description="life of a finished or failed task, its files and rows"
+    )
+    cleanup_interval_seconds: float = Field(
+        default=3600.0, gt=0, description="how often expired results and uploads are removed"
+    )
+    rate_limit_per_minute: int = Field(
+        default=120, ge=0, description="API requests per key per minute (0: no limit)"
+    )
+    submit_rate_limit_per_minute: int = Field(
+        default=20, ge=0, description="task submissions per key per minute (0: no limit)"
+    )
+    max_json_body_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="largest JSON request body (base64 uploads excepted)"
+    )
+    fetch_max_redirects: int = Field(default=5, ge=0, le=20, description="redirects followed per download")
+    pipeline: str = Field(
+        default="sideman.pipeline:generate",
+        description="the generate function tasks run, as module:function (tests use a fake)",
+    )

@@ -1,19 +1,23 @@
-"""FastAPI dependencies, as Annotated aliases: `ServicesDep`, `CallerDep`, `BaseUrlDep`."""
+"""FastAPI dependencies, as Annotated aliases: `ServicesDep`, `CallerDep`, `BaseUrlDep`.
+
+`CallerDep` authenticates (401) and takes a token from the key's request bucket (429
+with Retry-After); `SubmitterDep` also takes one from its submit bucket."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from sideman.api.errors import ApiError
+from sideman.api.limits import RateLimiter
 from sideman.settings import Settings
 from sideman.storage import LocalBlobStore
 from sideman.tasks import CallbackSender, Database, KeyStore, LocalKey, TaskQueue, TaskStore
 
-__all__ = ["BaseUrlDep", "Caller", "CallerDep", "Services", "ServicesDep"]
+__all__ = ["BaseUrlDep", "Caller", "CallerDep", "Services", "ServicesDep", "SubmitterDep"]
 
 
 @dataclass
@@ -29,6 +33,7 @@ class Services:
     uploads: LocalBlobStore
     results: LocalBlobStore
     local_key: LocalKey | None
+    limiter: RateLimiter = field(default_factory=RateLimiter)
 
 
 @dataclass(frozen=True)
@@ -57,10 +62,30 @@ def get_caller(
     key_hash = services.keys.verify(credentials.credentials.strip())
     if key_hash is None:
         raise ApiError(401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+    _limit(services, key_hash, bucket="requests",
+           per_minute=services.settings.rate_limit_per_minute)
     return Caller(key_hash=key_hash)
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def get_submitter(caller: CallerDep, services: ServicesDep) -> Caller:
+    _limit(services, caller.key_hash, bucket="submit",
+           per_minute=services.settings.submit_rate_limit_per_minute)
+    return caller
+
+
+SubmitterDep = Annotated[Caller, Depends(get_submitter)]
+
+
+def _limit(services: Services, key_hash: str, *, bucket: str, per_minute: int) -> None:
+    wait = services.limiter.take(key_hash, bucket=bucket, per_minute=per_minute)
+    if wait > 0:
+        raise ApiError(429, f"rate limit reached: at most {per_minute} "
+                            f"{'submissions' if bucket == 'submit' else 'requests'} a minute "
+                            "per key; retry later",
+                       headers={"Retry-After": RateLimiter.retry_after(wait)})
 
 
 def get_base_url(request: Request, services: ServicesDep) -> str:

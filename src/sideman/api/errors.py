@@ -1,5 +1,5 @@
-"""Error bodies: ``{"code": 422, "error": {"message", "type", "param"}}``, with the HTTP
-status equal to `code`. Every error the API answers goes through here; a 500 says
+"""Error bodies: ``{"code": 422, "msg": "...", "error": {"message", "type", "param"}}``,
+with the HTTP status equal to `code` (`msg` repeats the message for Suno-style clients). Every error the API answers goes through here; a 500 says
 nothing about internals (the details go to the log)."""
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ _TYPES = {
     415: "invalid_request_error",
     422: "invalid_request_error",
     429: "rate_limit_error",
+    503: "server_error",
 }
 
 
@@ -44,7 +45,7 @@ class ApiError(Exception):
 
 def error_response(status: int, message: str, *, param: str | None = None,
                    headers: dict[str, str] | None = None) -> JSONResponse:
-    body = {"code": status, "error": {"message": message,
+    body = {"code": status, "msg": message, "error": {"message": message,
                                       "type": _TYPES.get(status, "server_error"),
                                       "param": param}}
     return JSONResponse(body, status_code=status, headers=headers)

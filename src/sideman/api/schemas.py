@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["Base64Upload", "SubmitBody", "SubmitInput", "UrlUpload"]
+__all__ = ["Base64Upload", "SubmitBody", "SubmitInput", "SunoAddInstrumentalBody", "UrlUpload"]
 
 SUBMIT_MODEL = "add-instrumental"
 _KEY = re.compile(r"^[A-G][#b]? (major|minor)$")
@@ -21,6 +21,12 @@ _KEY = re.compile(r"^[A-G][#b]? (major|minor)$")
 def _two_decimals(value: float | None) -> float | None:
     if value is not None and abs(value * 100 - round(value * 100)) > 1e-6:
         raise ValueError(f"at most 2 decimals are allowed, got {value}")
+    return value
+
+
+def _check_key(value: str | None) -> str | None:
+    if value is not None and not _KEY.match(value):
+        raise ValueError(f"key must look like 'E major' or 'F# minor', got {value!r}")
     return value
 
 
@@ -62,9 +68,7 @@ class SubmitInput(BaseModel):
     @field_validator("key")
     @classmethod
     def _key(cls, value: str | None) -> str | None:
-        if value is not None and not _KEY.match(value):
-            raise ValueError(f"key must look like 'E major' or 'F# minor', got {value!r}")
-        return value
+        return _check_key(value)
 
 
 class SubmitBody(BaseModel):
@@ -105,3 +109,51 @@ class UrlUpload(BaseModel):
 
     file_url: str = Field(min_length=1, max_length=2048)
     file_name: str | None = Field(default=None, max_length=255)
+
+
+class SunoAddInstrumentalBody(BaseModel):
+    """POST /api/v1/generate/add-instrumental (the Suno-style shape, camelCase)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    uploadUrl: str = Field(min_length=1, max_length=2048,
+                           description="the vocal recording: an http(s) URL or a file_url")
+    title: str = Field(min_length=1, max_length=100)
+    tags: str = Field(max_length=1000)
+    negativeTags: str = Field(default="", max_length=1000)
+    callBackUrl: str | None = Field(default=None, max_length=2048)
+    vocalGender: Literal["m", "f"] | None = None
+    styleWeight: float | None = Field(default=None, ge=0, le=1)
+    weirdnessConstraint: float | None = Field(default=None, ge=0, le=1)
+    audioWeight: float | None = Field(default=None, ge=0, le=1)
+    model: Literal["V4_5PLUS", "V5"] = "V4_5PLUS"
+    # ext
+    seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
+    variations: int = Field(default=2, ge=1, le=4)
+    bpm: float | None = Field(default=None, ge=30, le=300)
+    key: str | None = Field(default=None, description="e.g. 'E major', 'F# minor'")
+
+    @field_validator("styleWeight", "weirdnessConstraint", "audioWeight")
+    @classmethod
+    def _weights(cls, value: float | None) -> float | None:
+        return _two_decimals(value)
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, value: str | None) -> str | None:
+        return _check_key(value)
+
+    @field_validator("callBackUrl")
+    @classmethod
+    def _callback(cls, value: str | None) -> str | None:
+        return _http_url(value) if value else None
+
+    def to_input(self) -> dict:
+        """The same `input` dict a vidgo submit stores."""
+        return SubmitInput(
+            upload_url=self.uploadUrl, title=self.title, tags=self.tags,
+            negative_tags=self.negativeTags, model=self.model, vocal_gender=self.vocalGender,
+            style_weight=self.styleWeight, weirdness_constraint=self.weirdnessConstraint,
+            audio_weight=self.audioWeight, seed=self.seed, variations=self.variations,
+            bpm=self.bpm, key=self.key,
+        ).model_dump()

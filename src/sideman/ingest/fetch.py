@@ -6,9 +6,15 @@ metadata address 169.254.169.254, CGNAT 100.64.0.0/10, IPv6 unique-local, multic
 reserved, unspecified; IPv4-mapped IPv6 is judged by its IPv4 address). Redirects are
 followed by hand, at most `max_redirects`, and every hop goes through the same guard.
 
-Known gap (kept for later): the address is checked at resolution time and httpx
-resolves again when it connects, so a DNS-rebinding host could still slip through
-between the two. Pinning the connection to the checked address closes that.
+The connection goes to the address that was checked: `guarded_transport()` gives httpx
+a network backend that resolves the host itself, checks every address, and connects to
+a checked one, while the URL (and so the Host header and the TLS SNI / certificate
+check) keeps the host name. A DNS-rebinding host that answers a public address to the
+check and a private one to the connect therefore cannot slip through. Proxies from the
+environment are not used (they would move the connect elsewhere).
+
+Downloaded bytes are sniffed: what is not audio (by its first bytes, or failing that an
+``audio/*`` content type) is refused with `UnreadableAudio` (HTTP 415).
 
     >>> check_url("http://127.0.0.1/x.wav", allow_private=False)
     Traceback (most recent call last):
@@ -27,13 +33,22 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
-from sideman.errors import FetchError
+from sideman.errors import FetchError, UnreadableAudio
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Resolver", "check_url", "fetch_to_file", "is_forbidden_address"]
+__all__ = [
+    "Resolver",
+    "check_url",
+    "fetch_to_file",
+    "guarded_transport",
+    "is_forbidden_address",
+    "pick_address",
+    "sniff_audio",
+]
 
 #: host name, port -> the IP addresses it resolves to
 Resolver = Callable[[str, int], list[str]]
@@ -54,21 +69,28 @@ def fetch_to_file(
     what: str = "upload_url",
     transport: httpx.BaseTransport | None = None,
     resolver: Resolver | None = None,
+    require_audio: bool = True,
 ) -> Path:
     """Download `url` into `dest_dir` and return the file's path.
 
     max_bytes: refuse bodies larger than this (announced or actually sent).
     timeout_seconds: for each network step and for the whole download.
     what: the field name used in error messages.
+    transport: for tests; by default `guarded_transport()` (connects only to checked
+    addresses).
+    require_audio: refuse (UnreadableAudio, 415) a body that does not sniff as audio.
 
     Raises FetchError with a message fit for an API `error_message`.
     """
     deadline = time.monotonic() + timeout_seconds
     dest_dir.mkdir(parents=True, exist_ok=True)
+    if transport is None:
+        transport = guarded_transport(allow_private=allow_private, resolver=resolver, what=what)
     with httpx.Client(
         follow_redirects=False,
         timeout=httpx.Timeout(timeout_seconds),
         transport=transport,
+        trust_env=False,
         headers={"user-agent": "sideman/0.1 (+fetch)"},
     ) as client:
         current = url
@@ -84,8 +106,11 @@ def fetch_to_file(
                         continue
                     if response.status_code >= 400:
                         raise FetchError(f"{what} answered HTTP {response.status_code}")
-                    return _save(response, url=current, dest_dir=dest_dir, max_bytes=max_bytes,
-                                 deadline=deadline, timeout_seconds=timeout_seconds, what=what)
+                    saved = _save(response, url=current, dest_dir=dest_dir, max_bytes=max_bytes,
+                                  deadline=deadline, timeout_seconds=timeout_seconds, what=what)
+                    if require_audio:
+                        _require_audio(saved, response.headers.get("content-type"), what=what)
+                    return saved
             except httpx.TimeoutException as exc:
                 raise FetchError(f"{what} did not answer within {timeout_seconds:g} s") from exc
             except httpx.HTTPError as exc:
@@ -109,22 +134,99 @@ def check_url(
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError as exc:
         raise FetchError(f"{what} has an invalid port") from exc
+    pick_address(parts.hostname, port, allow_private=False, what=what, resolver=resolver)
+
+
+def pick_address(
+    host: str, port: int, *, allow_private: bool, what: str = "upload_url",
+    resolver: Resolver | None = None,
+) -> str:
+    """The address to connect to for `host`: resolved once, every address checked (any
+    forbidden one refuses the host, unless allow_private), the first one returned.
+
+    Raises FetchError.
+    """
+    host = host.strip("[]")
     try:
-        ipaddress.ip_address(parts.hostname)
-        addresses = [parts.hostname]  # a literal address needs no lookup
+        ipaddress.ip_address(host.split("%", 1)[0])
+        addresses = [host]
     except ValueError:
-        addresses = None
-    try:
-        addresses = addresses or (resolver or _resolve)(parts.hostname, port)
-    except OSError as exc:
-        raise FetchError(f"{what} host {parts.hostname!r} could not be resolved") from exc
+        try:
+            addresses = (resolver or _resolve)(host, port)
+        except OSError as exc:
+            raise FetchError(f"{what} host {host!r} could not be resolved") from exc
     if not addresses:
-        raise FetchError(f"{what} host {parts.hostname!r} could not be resolved")
-    for address in addresses:
-        if is_forbidden_address(address):
-            raise FetchError(
-                f"{what} points at a private or local address ({address}), which is not allowed"
-            )
+        raise FetchError(f"{what} host {host!r} could not be resolved")
+    if not allow_private:
+        for address in addresses:
+            if is_forbidden_address(address):
+                raise FetchError(
+                    f"{what} points at a private or local address ({address}), which is not allowed"
+                )
+    return addresses[0]
+
+
+def guarded_transport(
+    *, allow_private: bool, what: str = "upload_url", resolver: Resolver | None = None
+) -> httpx.HTTPTransport:
+    """An httpx transport whose every connection goes to an address `pick_address`
+    checked (see the module docstring). Host header and SNI keep the host name."""
+    transport = httpx.HTTPTransport(retries=0)
+    pool = getattr(transport, "_pool", None)
+    if pool is None or not hasattr(pool, "_network_backend"):  # pragma: no cover
+        raise RuntimeError("this httpx/httpcore version does not take a network backend")
+    pool._network_backend = _PinnedBackend(allow_private=allow_private, what=what,
+                                           resolver=resolver)
+    return transport
+
+
+class _PinnedBackend(httpcore.NetworkBackend):
+    """httpcore's sync backend, connecting to a checked address instead of the name."""
+
+    def __init__(self, *, allow_private: bool, what: str, resolver: Resolver | None) -> None:
+        self._inner = httpcore.SyncBackend()
+        self._allow_private = allow_private
+        self._what = what
+        self._resolver = resolver
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                    local_address: str | None = None,
+                    socket_options=None) -> httpcore.NetworkStream:  # noqa: ANN001
+        address = pick_address(host, port, allow_private=self._allow_private, what=self._what,
+                               resolver=self._resolver)
+        return self._inner.connect_tcp(address, port, timeout=timeout,
+                                       local_address=local_address,
+                                       socket_options=socket_options)
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options=None) -> httpcore.NetworkStream:  # noqa: ANN001
+        raise FetchError(f"{self._what} may not use a unix socket")
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def sniff_audio(head: bytes) -> str | None:
+    """The audio MIME type the first bytes announce, or None."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "audio/wav"
+    if head[:3] == b"ID3":
+        return "audio/mpeg"
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
+        return "audio/aac" if head[1] & 0x06 == 0 else "audio/mpeg"
+    if head[:4] == b"OggS":
+        return "audio/ogg"
+    if head[:4] == b"fLaC":
+        return "audio/flac"
+    if head[4:8] == b"ftyp":
+        return "audio/mp4"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "audio/webm"
+    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        return "audio/aiff"
+    if head[:4] == b"\x30\x26\xb2\x75":
+        return "audio/x-ms-wma"
+    return None
 
 
 def is_forbidden_address(address: str) -> bool:
@@ -182,6 +284,18 @@ def _save(
         raise
     log.info("fetched %d bytes from %s", written, urlsplit(url).hostname)
     return target
+
+
+def _require_audio(path: Path, content_type: str | None, *, what: str) -> None:
+    with open(path, "rb") as handle:
+        head = handle.read(64)
+    declared = (content_type or "").split(";", 1)[0].strip().lower()
+    if sniff_audio(head) is None and not declared.startswith("audio/"):
+        path.unlink(missing_ok=True)
+        raise UnreadableAudio(
+            f"{what} is not audio (its first bytes are no audio format we know and its "
+            f"content type is {declared or 'missing'!r})"
+        )
 
 
 def _suffix(url: str, content_type: str | None) -> str:

@@ -3,28 +3,49 @@
 `verify()` compares the hash of the presented key with every active hash using
 `hmac.compare_digest`, so timing tells nothing about how close a guess came.
 `ensure_local_key()` gives a fresh install a working key with no manual step.
+
+Each key has a webhook secret (``whsec_`` + base64 of 24 random bytes, the Standard
+Webhooks format) that signs the callbacks of its tasks; it is shown once, when the key
+is created. `create_key`, `list_keys` and `revoke_key` are what `sideman keys` calls.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import logging
 import os
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from sqlalchemy import select, update
 
 from sideman.settings import Settings
-from sideman.tasks.db import ApiKeyRow, Database, utcnow
+from sideman.tasks.db import ApiKeyRow, Database, open_database, utcnow
 
 log = logging.getLogger(__name__)
 
-__all__ = ["KeyStore", "LocalKey", "ensure_local_key", "hash_key"]
+__all__ = [
+    "ApiKeyInfo",
+    "CreatedKey",
+    "KeyStore",
+    "LocalKey",
+    "create_key",
+    "derived_webhook_secret",
+    "ensure_local_key",
+    "hash_key",
+    "list_keys",
+    "new_webhook_secret",
+    "revoke_key",
+]
 
 LOCAL_KEY_FILE = "local-api-key"
+LOCAL_SECRET_FILE = "local-webhook-secret"
+WEBHOOK_SECRET_PREFIX = "whsec_"
 
 
 def hash_key(plain: str) -> str:
@@ -32,29 +53,79 @@ def hash_key(plain: str) -> str:
     return hashlib.sha256(plain.encode("utf-8")).hexdigest()
 
 
+def new_webhook_secret() -> str:
+    """A fresh Standard Webhooks secret: ``whsec_`` + base64 of 24 random bytes."""
+    return WEBHOOK_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode("ascii")
+
+
+def derived_webhook_secret(plain_key: str) -> str:
+    """The secret of a key given in settings (no row to keep a random one in): a
+    one-way function of the key, so it stays the same across restarts."""
+    digest = hmac.new(plain_key.encode("utf-8"), b"sideman webhook secret", hashlib.sha256)
+    return WEBHOOK_SECRET_PREFIX + base64.b64encode(digest.digest()[:24]).decode("ascii")
+
+
+class CreatedKey(NamedTuple):
+    """A new key and its webhook secret: the only time either is shown."""
+
+    key: str
+    webhook_secret: str
+
+
 @dataclass(frozen=True)
 class ApiKeyInfo:
     id: str
     name: str
     key_hash: str
+    created_at: datetime | None = None
+    revoked_at: datetime | None = None
 
 
 class KeyStore:
     """Keys in the task database, plus any extra plain keys accepted from settings."""
 
-    def __init__(self, db: Database, *, extra_keys: tuple[str, ...] = ()) -> None:
+    def __init__(self, db: Database, *, extra_keys: tuple[str, ...] = (),
+                 extra_secrets: dict[str, str] | None = None) -> None:
+        """extra_keys: plain keys accepted besides the stored ones; extra_secrets: plain
+        key -> its webhook secret (default: derived_webhook_secret(key))."""
         self._db = db
         self._extra_hashes = tuple(hash_key(k) for k in extra_keys if k)
+        self._extra_secrets = {
+            hash_key(k): (extra_secrets or {}).get(k) or derived_webhook_secret(k)
+            for k in extra_keys if k
+        }
 
-    def create(self, *, name: str = "") -> str:
-        """Make a new key; returns the plain key (the only time it exists)."""
+    def create(self, *, name: str = "") -> CreatedKey:
+        """Make a new key and its webhook secret (the only time the key exists in clear)."""
         plain = "sm_" + secrets.token_urlsafe(32)
+        secret = new_webhook_secret()
         with self._db.sessions.begin() as session:
             session.add(
-                ApiKeyRow(id=secrets.token_hex(6), key_hash=hash_key(plain), name=name,
-                          created_at=utcnow())
+                ApiKeyRow(id=secrets.token_hex(6), key_hash=hash_key(plain), name=name[:100],
+                          created_at=utcnow(), webhook_secret=secret)
             )
-        return plain
+        return CreatedKey(key=plain, webhook_secret=secret)
+
+    def all(self) -> list[ApiKeyInfo]:
+        """Every stored key, revoked ones too, oldest first."""
+        with self._db.sessions() as session:
+            rows = session.scalars(select(ApiKeyRow).order_by(ApiKeyRow.created_at)).all()
+            return [ApiKeyInfo(id=r.id, name=r.name, key_hash=r.key_hash,
+                               created_at=r.created_at, revoked_at=r.revoked_at) for r in rows]
+
+    def webhook_secret(self, key_hash: str) -> str | None:
+        """The secret that signs callbacks of tasks owned by `key_hash` (revoked keys
+        keep theirs, so callbacks of their last tasks still verify)."""
+        if key_hash in self._extra_secrets:
+            return self._extra_secrets[key_hash]
+        with self._db.sessions() as session:
+            row = session.scalars(select(ApiKeyRow).where(ApiKeyRow.key_hash == key_hash)).first()
+            if row is None:
+                return None
+            if row.webhook_secret is None:  # a key made before secrets existed
+                row.webhook_secret = new_webhook_secret()
+                session.commit()
+            return row.webhook_secret
 
     def revoke(self, key_id: str) -> bool:
         with self._db.sessions.begin() as session:
@@ -86,6 +157,8 @@ class LocalKey:
 
     plain: str
     source: str
+    #: its webhook secret, when this server knows it
+    webhook_secret: str | None = None
 
 
 def ensure_local_key(*, settings: Settings, keys: KeyStore) -> LocalKey | None:
@@ -97,18 +170,50 @@ def ensure_local_key(*, settings: Settings, keys: KeyStore) -> LocalKey | None:
     3. settings.api_key, if set. Otherwise None (keys exist; use one you were given).
     """
     path = settings.data_dir / LOCAL_KEY_FILE
+    secret_path = settings.data_dir / LOCAL_SECRET_FILE
     if path.is_file():
         plain = path.read_text(encoding="utf-8").strip()
-        if plain and keys.verify(plain) is not None:
-            return LocalKey(plain=plain, source="file")
+        key_hash = keys.verify(plain) if plain else None
+        if key_hash is not None:
+            return LocalKey(plain=plain, source="file", webhook_secret=keys.webhook_secret(key_hash))
     if not keys.active() and not settings.api_key:
-        plain = keys.create(name="local")
-        _write_private(path, plain + "\n")
+        created = keys.create(name="local")
+        _write_private(path, created.key + "\n")
+        _write_private(secret_path, created.webhook_secret + "\n")
         log.info("created the first API key; its plain text is in %s", path)
-        return LocalKey(plain=plain, source="created")
+        return LocalKey(plain=created.key, source="created", webhook_secret=created.webhook_secret)
     if settings.api_key:
-        return LocalKey(plain=settings.api_key, source="settings")
+        return LocalKey(plain=settings.api_key, source="settings",
+                        webhook_secret=keys.webhook_secret(hash_key(settings.api_key)))
     return None
+
+
+def create_key(settings: Settings, *, name: str = "") -> CreatedKey:
+    """Create a key in the database of `settings`; returns (key, whsec) to show once."""
+    db = open_database(settings.resolved_database_url)
+    try:
+        return KeyStore(db).create(name=name)
+    finally:
+        db.dispose()
+
+
+def list_keys(settings: Settings, *, include_revoked: bool = False) -> list[ApiKeyInfo]:
+    """The keys in the database of `settings` (ids, names, dates; never the key)."""
+    db = open_database(settings.resolved_database_url)
+    try:
+        found = KeyStore(db).all()
+    finally:
+        db.dispose()
+    return [k for k in found if include_revoked or k.revoked_at is None]
+
+
+def revoke_key(settings: Settings, key_id: str) -> bool:
+    """Revoke a key by id; False when there is no such active key."""
+    db = open_database(settings.resolved_database_url)
+    try:
+        return KeyStore(db).revoke(key_id)
+    finally:
+        db.dispose()
 
 
 def _write_private(path: Path, text: str) -> None:

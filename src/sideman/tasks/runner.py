@@ -5,6 +5,12 @@ results_dir/<task_id> (emptied first, so a second attempt starts clean) -> finis
 failed. Each StageEvent updates progress and manifest and renews the lease; a heartbeat
 renews it between events. The `text` and `first` callbacks go out as their stages
 arrive, `complete` and `failed` once the record says so.
+
+Progress only moves forward within an attempt, and the record's `stage` is the last
+milestone reached (ingest, analysis, text, first, complete; a `render` event between
+variations does not move it back). Idempotent on task_id: a finished or failed task
+is never claimed again, a second attempt starts from an empty result folder, and the
+outbox sends each callback type of a task once.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from sideman.settings import Settings
 from sideman.storage import LocalBlobStore
 from sideman.tasks.callbacks import CallbackSender, Delivery
 from sideman.tasks.store import Task, TaskStore
-from sideman.tasks.views import detail_data
+from sideman.tasks.views import MILESTONES, callback_body
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +101,18 @@ class TaskRunner:
             shutil.rmtree(out_dir, ignore_errors=True)
             out_dir.mkdir(parents=True, exist_ok=True)
 
+            reached = {"stage": None, "progress": 0}
+
             def on_stage(event: StageEvent) -> None:
+                if event.stage in MILESTONES:
+                    rank = MILESTONES.index(event.stage)
+                    if reached["stage"] is None or rank > MILESTONES.index(reached["stage"]):
+                        reached["stage"] = event.stage
+                reached["progress"] = max(reached["progress"], int(event.progress))
                 self._store.record_stage(
-                    task.id, token, stage=event.stage, progress=event.progress,
-                    manifest=event.manifest, lease_seconds=settings.task_lease_seconds,
+                    task.id, token, stage=reached["stage"] or event.stage,
+                    progress=reached["progress"], manifest=event.manifest,
+                    lease_seconds=settings.task_lease_seconds,
                 )
                 if event.stage in CALLBACK_STAGES:
                     self._callback(task.id, event.stage)
@@ -138,6 +152,7 @@ class TaskRunner:
                 source["url"], dest_dir=work_dir, max_bytes=settings.max_upload_bytes,
                 timeout_seconds=settings.fetch_timeout_seconds,
                 allow_private=settings.allow_private_urls,
+                max_redirects=settings.fetch_max_redirects,
             )
         raise FetchError("the task has no input audio")
 
@@ -153,13 +168,14 @@ class TaskRunner:
         task = self._store.get(task_id)
         if task is None or not task.request.get("callback_url"):
             return
-        data = detail_data(task, base_url=task.request.get("base_url", ""),
-                           results_dir=self._settings.results_dir)
-        data["callback_type"] = callback_type
-        self._callbacks.send(
-            Delivery(url=task.request["callback_url"], body={"code": 200, "data": data},
-                     task_id=task_id, callback_type=callback_type)
-        )
+        body = callback_body(task, callback_type, results_dir=self._settings.results_dir)
+        try:
+            self._callbacks.send(
+                Delivery(url=task.request["callback_url"], body=body, task_id=task_id,
+                         callback_type=callback_type, owner_key_hash=task.owner_key_hash)
+            )
+        except Exception:  # a callback must never fail the task
+            log.exception("task %s: could not queue callback %s", task_id, callback_type)
 
     def _start_heartbeat(self, task_id: str, token: str) -> threading.Event:
         stop = threading.Event()

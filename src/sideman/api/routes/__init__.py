@@ -1,5 +1,5 @@
 """The routers create_app mounts."""
 
-from sideman.api.routes import files, generate, uploads, web
+from sideman.api.routes import files, generate, ops, suno, uploads, web
 
-__all__ = ["files", "generate", "uploads", "web"]
+__all__ = ["files", "generate", "ops", "suno", "uploads", "web"]

@@ -8,7 +8,7 @@ from urllib.parse import unquote, urlsplit
 
 from fastapi import APIRouter, Query, Request
 
-from sideman.api.deps import BaseUrlDep, Caller, CallerDep, Services, ServicesDep
+from sideman.api.deps import BaseUrlDep, Caller, CallerDep, Services, ServicesDep, SubmitterDep
 from sideman.api.errors import ApiError
 from sideman.api.schemas import SubmitBody
 from sideman.tasks import Task
@@ -22,21 +22,11 @@ UPLOADS_PREFIX = "/files/uploads/"
 
 
 @router.post("/submit", summary="Start an add-instrumental task")
-def submit(body: SubmitBody, caller: CallerDep, services: ServicesDep, base_url: BaseUrlDep,
+def submit(body: SubmitBody, caller: SubmitterDep, services: ServicesDep, base_url: BaseUrlDep,
            request: Request) -> dict:
-    source = _input_source(body.input.upload_url, services=services, base_url=base_url,
-                            request=request)
-    task = services.tasks.create(
-        owner_key_hash=caller.key_hash,
-        request={
-            "input": body.input.model_dump(),
-            "callback_url": body.callback_url,
-            "source": source,
-            "base_url": base_url,
-        },
-    )
-    services.queue.enqueue(task.id)
-    log.info("task %s: submitted", task.id)
+    task = create_task(body.input.model_dump(), callback_url=body.callback_url,
+                       family="vidgo", caller=caller, services=services, base_url=base_url,
+                       request=request)
     return {"code": 200, "data": {"task_id": task.id, "status": task.status,
                                   "created_time": time_text(task)}}
 
@@ -52,6 +42,27 @@ def detail(task_id: Annotated[str, Query(min_length=1, max_length=64)], caller: 
            services: ServicesDep, base_url: BaseUrlDep) -> dict:
     task = _owned_task(task_id, caller=caller, services=services)
     return {"code": 200, "data": detail_data(task, base_url=base_url)}
+
+
+def create_task(fields: dict, *, callback_url: str | None, family: str, caller: Caller,
+                services: Services, base_url: str, request: Request,
+                param: dict | None = None) -> Task:
+    """Record a task (fields: a SubmitInput dump) and hand it to the queue."""
+    source = _input_source(fields["upload_url"], services=services, base_url=base_url,
+                           request=request)
+    stored: dict = {"input": fields, "callback_url": callback_url, "source": source,
+                    "base_url": base_url}
+    if param is not None:
+        stored["param"] = param
+    task = services.tasks.create(owner_key_hash=caller.key_hash, request=stored, family=family)
+    services.queue.enqueue(task.id)
+    log.info("task %s: submitted (%s)", task.id, family)
+    return task
+
+
+def owned_task(task_id: str, *, caller: Caller, services: Services) -> Task:
+    """The task, if `caller` owns it; 404 unknown, 403 someone else's."""
+    return _owned_task(task_id, caller=caller, services=services)
 
 
 def _owned_task(task_id: str, *, caller: Caller, services: Services) -> Task:

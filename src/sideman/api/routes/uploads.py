@@ -3,7 +3,9 @@
 Each stores one file as ``uploads_dir/<file_id><ext>``; file_id is 128 random bits and
 the returned `file_url` is a valid `upload_url` (the submit route resolves it to the
 stored file without any HTTP). Not audio (by its first bytes, or failing that its
-declared type) is 415; over settings.max_upload_bytes is 413.
+declared type) is 415; over settings.max_upload_bytes is 413 (the body-size middleware
+refuses larger request bodies before they are read). Each file gets an `uploads` row
+with its expiry; the retention clean-up removes both.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ from typing import Annotated, BinaryIO
 
 from fastapi import APIRouter, File, UploadFile
 
-from sideman.api.deps import BaseUrlDep, CallerDep, Services, ServicesDep
+from sideman.api.deps import BaseUrlDep, Caller, CallerDep, Services, ServicesDep
 from sideman.api.errors import ApiError
 from sideman.api.schemas import Base64Upload, UrlUpload
-from sideman.errors import FetchError
+from sideman.errors import FetchError, UnreadableAudio
+from sideman.ingest.fetch import sniff_audio
 from sideman.storage import TooLarge
-from sideman.tasks.db import utcnow
+from sideman.tasks.db import UploadRow, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +51,8 @@ _DECLARED = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".aac": "audio/aac", ".o
 def upload_stream(file: Annotated[UploadFile, File()], caller: CallerDep,
                   services: ServicesDep, base_url: BaseUrlDep) -> dict:
     return _store(_chunks(file.file), original_name=file.filename or "upload",
-                  declared_type=file.content_type, services=services, base_url=base_url)
+                  declared_type=file.content_type, caller=caller, services=services,
+                  base_url=base_url)
 
 
 @router.post("/base64", summary="Upload audio as base64 (or a data: URL)")
@@ -67,7 +71,8 @@ def upload_base64(body: Base64Upload, caller: CallerDep, services: ServicesDep,
     except (binascii.Error, ValueError) as exc:
         raise ApiError(422, "base64_data is not valid base64", param="base64_data") from exc
     return _store(iter([data]), original_name=body.file_name or "upload",
-                  declared_type=declared_type, services=services, base_url=base_url)
+                  declared_type=declared_type, caller=caller, services=services,
+                  base_url=base_url)
 
 
 @router.post("/url", summary="Copy audio from a URL into sideman's storage")
@@ -81,17 +86,20 @@ def upload_url(body: UrlUpload, caller: CallerDep, services: ServicesDep,
             path = fetch_to_file(body.file_url, dest_dir=Path(scratch),
                                  max_bytes=settings.max_upload_bytes,
                                  timeout_seconds=settings.fetch_timeout_seconds,
-                                 allow_private=settings.allow_private_urls, what="file_url")
+                                 allow_private=settings.allow_private_urls, what="file_url",
+                                 max_redirects=settings.fetch_max_redirects)
+        except UnreadableAudio as exc:
+            raise ApiError(415, str(exc), param="file_url") from exc
         except FetchError as exc:
             raise ApiError(422, str(exc), param="file_url") from exc
         name = body.file_name or PurePosixPath(body.file_url.split("?", 1)[0]).name or "upload"
         with open(path, "rb") as handle:
             return _store(_chunks(handle), original_name=name, declared_type=None,
-                          services=services, base_url=base_url)
+                          caller=caller, services=services, base_url=base_url)
 
 
 def _store(chunks: Iterator[bytes], *, original_name: str, declared_type: str | None,
-           services: Services, base_url: str) -> dict:
+           caller: Caller, services: Services, base_url: str) -> dict:
     first = next(chunks, b"")
     if not first:
         raise ApiError(422, "the file is empty", param="file")
@@ -110,6 +118,10 @@ def _store(chunks: Iterator[bytes], *, original_name: str, declared_type: str | 
         raise ApiError(413, f"the file is larger than the {limit} byte limit", param="file") from exc
     now = utcnow()
     expires = now + timedelta(hours=services.settings.upload_retention_hours)
+    with services.db.sessions.begin() as session:
+        session.add(UploadRow(file_name=file_name, owner_key_hash=caller.key_hash,
+                              size_bytes=size, mime_type=mime_type, created_at=now,
+                              expires_at=expires))
     file_url = f"{base_url}/files/uploads/{file_name}"
     log.info("stored upload %s (%d bytes, %s)", file_name, size, mime_type)
     return {
@@ -128,29 +140,6 @@ def _store(chunks: Iterator[bytes], *, original_name: str, declared_type: str | 
             "expires_at": expires.isoformat(timespec="seconds"),
         },
     }
-
-
-def sniff_audio(head: bytes) -> str | None:
-    """The audio MIME type the first bytes announce, or None."""
-    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-        return "audio/wav"
-    if head[:3] == b"ID3":
-        return "audio/mpeg"
-    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
-        return "audio/aac" if head[1] & 0x06 == 0 else "audio/mpeg"
-    if head[:4] == b"OggS":
-        return "audio/ogg"
-    if head[:4] == b"fLaC":
-        return "audio/flac"
-    if head[4:8] == b"ftyp":
-        return "audio/mp4"
-    if head[:4] == b"\x1a\x45\xdf\xa3":
-        return "audio/webm"
-    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
-        return "audio/aiff"
-    if head[:4] == b"\x30\x26\xb2\x75":
-        return "audio/x-ms-wma"
-    return None
 
 
 def _declared_audio(declared_type: str | None) -> str | None:

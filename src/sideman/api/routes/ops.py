@@ -1,0 +1,49 @@
+"""For operators: `/healthz` (the process answers), `/readyz` (the database answers and
+the data folder is writable; 503 otherwise) and `/metrics` (Prometheus text)."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from fastapi import APIRouter
+from fastapi.responses import PlainTextResponse
+from sqlalchemy import text
+
+from sideman.api.deps import ServicesDep
+from sideman.api.errors import ApiError
+from sideman.tasks.metrics import CONTENT_TYPE, render_metrics
+
+log = logging.getLogger(__name__)
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="Liveness")
+def healthz() -> dict:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Readiness: the database answers, the data folder is writable")
+def readyz(services: ServicesDep) -> dict:
+    try:
+        with services.db.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as exc:
+        log.warning("readyz: database check failed: %s", exc)
+        raise ApiError(503, "the database is not reachable") from exc
+    if not os.access(services.settings.data_dir, os.W_OK):
+        raise ApiError(503, "the data folder is not writable")
+    return {"status": "ok", "database": "ok"}
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
+def metrics(services: ServicesDep) -> PlainTextResponse:
+    try:
+        body = render_metrics(services.db)
+    except Exception as exc:
+        log.warning("metrics: database read failed: %s", exc)
+        raise ApiError(503, "the database is not reachable") from exc
+    return PlainTextResponse(body, media_type=CONTENT_TYPE)
