@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from sideman.analysis import analyze
-from sideman.arrangement import Knobs, arrange
-from sideman.arrangement.knobs import chord_fit, stock_chords
+from sideman.arrangement import HELD_NOTE_SECONDS, Knobs, arrange
+from sideman.arrangement.knobs import chord_fit, clash_seconds, stock_chords
 from sideman.ingest import Audio
+from sideman.music import Chord
 from sideman.style import style_from_tags
 
 
@@ -18,21 +19,42 @@ def heard(melody):
     return analyze(Audio(melody.samples, 44100))
 
 
-def _sung_chords(band, heard):
-    """The chords of the bars the voice sings in (no intro, no outro)."""
-    return list(band.form.chords[band.form.intro_bars : len(band.form.chords) - band.form.outro_bars])
+def _sung(band):
+    """The chords the band plays in the bars the voice sings in (no intro, no outro)."""
+    first = band.form.bars[band.form.intro_bars][0]
+    last = band.form.bars[len(band.form.bars) - band.form.outro_bars - 1][1]
+    return [c for c in band.form.chords if c.start_seconds >= first - 1e-6 and c.end_seconds <= last + 1e-6]
+
+
+def _labels_over_time(spans, times):
+    return [next((c.label for c in spans if c.start_seconds <= t < c.end_seconds), "N") for t in times]
+
+
+def _probe_times(heard):
+    return np.linspace(heard.first_note_seconds + 0.01, heard.last_note_end_seconds - 0.01, 200)
+
+
+def _allowed_by_clash_repair(band, heard, times, expected):
+    """Where the band differs from `expected`, the expected chord would have rubbed."""
+    for t, label in zip(times, expected, strict=True):
+        span = next(c for c in band.form.chords if c.start_seconds <= t < c.end_seconds)
+        if span.label != label:
+            assert clash_seconds(Chord.parse(label), heard.notes, span.start_seconds, span.end_seconds,
+                                 long_seconds=HELD_NOTE_SECONDS) > 0, (t, span.label, label)
 
 
 def test_audio_weight_one_follows_the_melody(heard) -> None:
     band = arrange(heard, style_from_tags("pop"), knobs=Knobs(audio_weight=1.0, weirdness_constraint=0.0), seed=1)
-    heard_labels = [c.label for c in heard.chords]
-    assert [c.label for c in _sung_chords(band, heard)] == heard_labels
+    times = _probe_times(heard)
+    _allowed_by_clash_repair(band, heard, times, _labels_over_time(heard.chords, times))
 
 
 def test_audio_weight_zero_plays_the_stock_progression(heard) -> None:
     band = arrange(heard, style_from_tags("pop"), knobs=Knobs(audio_weight=0.0, weirdness_constraint=0.0), seed=1)
-    stock = [c.label for c in stock_chords(heard.chords, heard.key, "pop")]
-    assert [c.label for c in _sung_chords(band, heard)] == stock
+    bars = [b for b in band.form.bars[band.form.intro_bars : len(band.form.bars) - band.form.outro_bars]]
+    stock = stock_chords(bars, heard.key, "pop")
+    times = _probe_times(heard)
+    _allowed_by_clash_repair(band, heard, times, _labels_over_time(stock, times))
 
 
 def test_audio_weight_moves_fit_monotonically(heard) -> None:
@@ -40,18 +62,18 @@ def test_audio_weight_moves_fit_monotonically(heard) -> None:
     for weight in (0.0, 0.5, 1.0):
         band = arrange(heard, style_from_tags("pop"), knobs=Knobs(audio_weight=weight, weirdness_constraint=0.0), seed=1)
         fits.append(np.mean([chord_fit(c.chord, heard.notes, c.start_seconds, c.end_seconds)
-                             for c in _sung_chords(band, heard)]))
+                             for c in _sung(band)]))
     assert fits[0] <= fits[1] <= fits[2]
 
 
 def test_weirdness_zero_is_textbook_and_one_colours_but_agrees(heard) -> None:
     plain = arrange(heard, style_from_tags("pop"), knobs=Knobs(weirdness_constraint=0.0), seed=2)
-    assert all(c.chord.quality in ("maj", "min") for c in plain.form.chords)
+    assert all(c.chord.quality in ("maj", "min", "sus4") for c in plain.form.chords)
     weird = arrange(heard, style_from_tags("pop"), knobs=Knobs(weirdness_constraint=1.0), seed=2)
     assert sum(c.chord.quality not in ("maj", "min") for c in weird.form.chords) >= 3
-    for a, b in zip(_sung_chords(plain, heard), _sung_chords(weird, heard), strict=True):
-        fit_a = chord_fit(a.chord, heard.notes, a.start_seconds, a.end_seconds)
-        assert chord_fit(b.chord, heard.notes, b.start_seconds, b.end_seconds) >= fit_a - 0.1 - 1e-9
+    fit = lambda band: np.mean([chord_fit(c.chord, heard.notes, c.start_seconds, c.end_seconds)  # noqa: E731
+                                for c in _sung(band)])
+    assert fit(weird) >= fit(plain) - 0.1
 
 
 def test_style_weight_pulls_density_toward_the_tags(heard) -> None:

@@ -17,12 +17,16 @@ from sideman.arrangement.context import PartContext
 from sideman.arrangement.drums import write_drums
 from sideman.arrangement.form import Form, plan_form
 from sideman.arrangement.harmony import write_harmony
-from sideman.arrangement.knobs import blend_chords, colour_chords, stock_chords
+from sideman.arrangement.knobs import blend_chords, colour_chords, repair_clashes, stock_chords
 from sideman.arrangement.patterns import patterns
 from sideman.music import Score, Track
 from sideman.style import PartChoice, StyleSpec
 
-__all__ = ["Arrangement", "Knobs", "arrange"]
+__all__ = ["HELD_NOTE_SECONDS", "Arrangement", "Knobs", "arrange"]
+
+#: a sung note this long is heard against the chord under it (the eval's "long note")
+HELD_NOTE_SECONDS = 0.4
+
 
 @dataclass(frozen=True)
 class Knobs:
@@ -79,9 +83,10 @@ def arrange(analysis: Analysis, style: StyleSpec, *, knobs: Knobs, seed: int, va
     rng = np.random.default_rng(seed)
     style = _interpret(style, variation)
     style = _weigh_style_against_voice(style, analysis, knobs)
-    chords = blend_chords(analysis.chords, stock_chords(analysis.chords, analysis.key, style.genre),
+    chords = blend_chords(analysis.chords, stock_chords(_sung_bars(analysis), analysis.key, style.genre),
                           analysis.notes, audio_weight=knobs.audio_weight)
     chords = colour_chords(chords, analysis.notes, analysis.key, weirdness=knobs.weirdness_constraint, rng=rng)
+    chords = repair_clashes(chords, analysis.notes, analysis.key, long_seconds=HELD_NOTE_SECONDS)
     intro_bars = max(style.intro_bars, 2 if analysis.grid.tempo_bpm < 70 else 1)
     form = plan_form(
         grid=analysis.grid,
@@ -134,6 +139,21 @@ def _write_part(ctx: PartContext, part: PartChoice, style: StyleSpec, sparse: bo
     elif part.role == "keys":
         pattern = patterns()["companion_harmony"].get(style.harmony_pattern, "sustained")
     return write_harmony(ctx, role=part.role, pattern=pattern, sparse=sparse)
+
+
+def _sung_bars(analysis: Analysis) -> list[tuple[float, float]]:
+    """The analysed bars that the heard chords cover."""
+    if not analysis.chords:
+        return []
+    start, end = analysis.chords[0].start_seconds, analysis.chords[-1].end_seconds
+    downbeats = list(analysis.grid.downbeats_seconds)
+    bar = analysis.grid.beats_per_bar * 60.0 / analysis.grid.tempo_bpm
+    edges = [d for d in downbeats if start - 1e-6 <= d < end - 1e-3]
+    if not edges or edges[0] > start + 1e-6:
+        edges.insert(0, start)
+    bars = [(a, b) for a, b in zip(edges, edges[1:], strict=False)]
+    bars.append((edges[-1], max(end, edges[-1] + min(bar, end - edges[-1]))))
+    return [(a, b) for a, b in bars if b - a > 1e-3]
 
 
 def _weigh_style_against_voice(style: StyleSpec, analysis: Analysis, knobs: Knobs) -> StyleSpec:

@@ -1,5 +1,6 @@
 """The bass part: chord roots and fifths on the style's pattern; walking lines approach
-the next root by a semitone."""
+the next root by a semitone. A chord change inside a note starts a new note on the new
+chord."""
 
 from __future__ import annotations
 
@@ -13,24 +14,32 @@ BASS_HIGH_MIDI = 52
 
 def write_bass(ctx: PartContext, *, pattern: str, sparse: bool) -> tuple[Note, ...]:
     data = patterns()
-    bar_pattern = for_meter(data["bass_sparse"] if sparse else data["bass"][pattern], ctx.form.grid.beats_per_bar)
-    chords = ctx.form.chords
+    beats_per_bar = ctx.form.grid.beats_per_bar
+    bar_pattern = for_meter(data["bass_sparse"] if sparse else data["bass"][pattern], beats_per_bar)
+    last = len(ctx.form.bars) - 1
     notes: list[Note] = []
-    for b, span in enumerate(chords):
-        chord = span.chord
-        if chord is None:
-            continue
-        next_chord = chords[b + 1].chord if b + 1 < len(chords) else chord
-        last_bar = b == len(chords) - 1
-        steps = [[0, ctx.form.grid.beats_per_bar, "R"]] if last_bar else bar_pattern
+    for b in range(len(ctx.form.bars)):
+        steps = [[0, beats_per_bar, "R"]] if b == last else bar_pattern
         for beat, length, degree in steps:
-            pitch = _pitch(chord, degree, next_chord or chord)
             start = ctx.time(b, float(beat))
             end = ctx.time(b, float(beat) + float(length))
-            if end > start:
-                accent = 0.08 if beat == 0 else 0.0
-                notes.append(Note(start, end, pitch, ctx.velocity(b, 0.72, accent=accent)))
+            for seg_start, seg_end, first in _segments(ctx, start, end):
+                chord = ctx.form.chord_at(seg_start)
+                if chord is None:
+                    continue
+                upcoming = ctx.form.chord_at(ctx.form.bar_beat_time(b, float(beat) + 1.0)) or chord
+                pitch = _pitch(chord, degree if first else "R", upcoming)
+                accent = 0.08 if beat == 0 and first else 0.0
+                notes.append(Note(seg_start, seg_end, pitch, ctx.velocity(b, 0.72, accent=accent)))
     return tuple(notes)
+
+
+def _segments(ctx: PartContext, start: float, end: float):
+    """[start, end) cut at the chord changes inside it: (a, b, is_first_piece)."""
+    cuts = [start, *ctx.form.chord_changes(start, end), end]
+    for i, (a, b) in enumerate(zip(cuts, cuts[1:], strict=False)):
+        if b - a > 0.02:
+            yield a, b, i == 0
 
 
 def _pitch(chord: Chord, degree: str, next_chord: Chord) -> int:
@@ -43,7 +52,7 @@ def _pitch(chord: Chord, degree: str, next_chord: Chord) -> int:
         return root + 7
     if degree == "3":
         return root + chord.intervals[1]
-    if degree == "A":  # a semitone below the next root
+    if degree == "A":  # a semitone below the next beat's root
         target = _in_range(next_chord.root_pitch_class)
         return target - 1 if target - 1 >= BASS_LOW_MIDI else target + 1
     raise ValueError(f"unknown bass degree {degree!r}")

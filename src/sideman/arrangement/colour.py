@@ -34,7 +34,7 @@ def write_answers(ctx: PartContext, *, role: str) -> tuple[Note, ...]:
     notes: list[Note] = []
     for gap_start, gap_end in ctx.gaps(min_beats=2.0):
         b = ctx.bar_of(gap_start)
-        chord = ctx.form.chords[b].chord
+        chord = ctx.form.chord_at(gap_start + 0.5 * beat)
         if chord is None:
             continue
         start = gap_start + 0.5 * beat

@@ -3,6 +3,7 @@ the voice), where it stops (a closing tonic after the voice), and the chord per 
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,14 +15,15 @@ from sideman.music import BeatGrid, Chord, ChordSpan, Key, Section
 class Form:
     """grid: the analysed grid extended over the intro and outro.
     bars: (start_seconds, end_seconds) of every bar the band plays.
-    chords: one ChordSpan per bar (what the band plays).
+    chords: what the band plays, contiguous from the first bar to the last: one per bar
+        in the intro and outro, the heard harmonic rhythm in between.
     intro_bars / outro_bars: how many of `bars` are before the voice / after it.
     first_bar_beat_index: where the band's first bar starts in grid.beats_seconds.
     """
 
     grid: BeatGrid
     bars: tuple[tuple[float, float], ...]
-    chords: tuple[ChordSpan, ...]
+    chords: tuple[ChordSpan, ...]  # contiguous over the bars; may change inside a bar
     sections: tuple[Section, ...]
     intro_bars: int
     outro_bars: int
@@ -34,6 +36,23 @@ class Form:
     @property
     def end_seconds(self) -> float:
         return self.bars[-1][1]
+
+    def chord_index(self, time_seconds: float) -> int:
+        """Index into chords of the span sounding at a time (clamped to the form)."""
+        i = bisect_right([c.start_seconds for c in self.chords], time_seconds + 1e-6) - 1
+        return min(max(i, 0), len(self.chords) - 1)
+
+    def chord_at(self, time_seconds: float) -> Chord | None:
+        """The chord sounding at a time (the first or last one outside the form)."""
+        return self.chords[self.chord_index(time_seconds)].chord
+
+    def chord_changes(self, start_seconds: float, end_seconds: float) -> list[float]:
+        """Times strictly inside (start, end) where the chord changes."""
+        return [c.start_seconds for c in self.chords if start_seconds + 1e-6 < c.start_seconds < end_seconds - 1e-6]
+
+    def chords_in_bar(self, bar_index: int) -> list[ChordSpan]:
+        a, b = self.bars[bar_index]
+        return [c for c in self.chords if c.end_seconds > a + 1e-6 and c.start_seconds < b - 1e-6]
 
     def bar_beat_time(self, bar_index: int, beat: float) -> float:
         """Seconds at `beat` (fractional, from 0) within bar `bar_index`."""
@@ -85,12 +104,12 @@ def plan_form(
     planned: list[ChordSpan] = []
     for i, (a, b) in enumerate(bars):
         if i < first_song_bar:
-            chord = _intro_chord(i, first_song_bar, song_chords, tonic)
+            planned.append(ChordSpan(a, b, _intro_chord(i, first_song_bar, song_chords, tonic)))
         elif i > last_song_bar:
-            chord = tonic
-        else:
-            chord = _chord_at(song_chords, (a + b) / 2) or tonic
-        planned.append(ChordSpan(a, b, chord))
+            planned.append(ChordSpan(a, b, tonic))
+        else:  # the sung bars keep the heard harmonic rhythm (a change mid-bar stays mid-bar)
+            planned.extend(_clip(song_chords, a, b, fallback=tonic))
+    planned = _merge(planned)
     intro = first_song_bar
     outro = len(bars) - 1 - last_song_bar
     planned_sections = [Section(bars[0][0], bars[max(intro, 1) - 1][1], "intro")] if intro else []
@@ -124,3 +143,34 @@ def _chord_at(chords: list[ChordSpan], time_seconds: float) -> Chord | None:
     if chords and time_seconds < chords[0].start_seconds:
         return chords[0].chord
     return chords[-1].chord if chords else None
+
+
+def _clip(spans: list[ChordSpan], start: float, end: float, *, fallback: Chord) -> list[ChordSpan]:
+    """The spans inside [start, end), contiguous: holes take the chord sounding before."""
+    out: list[ChordSpan] = []
+    t = start
+    current = _chord_at(spans, start) or fallback
+    for span in spans:
+        if span.end_seconds <= start or span.start_seconds >= end:
+            continue
+        a = max(span.start_seconds, start)
+        if a > t + 1e-6:
+            out.append(ChordSpan(t, a, current))
+        current = span.chord or current
+        t_end = min(span.end_seconds, end)
+        out.append(ChordSpan(a, t_end, current))
+        t = t_end
+    if t < end - 1e-6:
+        out.append(ChordSpan(t, end, current))
+    return [c for c in out if c.end_seconds - c.start_seconds > 1e-3]
+
+
+def _merge(spans: list[ChordSpan]) -> tuple[ChordSpan, ...]:
+    """Join neighbours that hold the same chord."""
+    out: list[ChordSpan] = []
+    for span in spans:
+        if out and out[-1].chord == span.chord and abs(out[-1].end_seconds - span.start_seconds) < 1e-6:
+            out[-1] = ChordSpan(out[-1].start_seconds, span.end_seconds, span.chord)
+        else:
+            out.append(span)
+    return tuple(out)

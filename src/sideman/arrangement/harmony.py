@@ -46,27 +46,36 @@ def write_harmony(ctx: PartContext, *, role: str, pattern: str, sparse: bool,
     if ctx.variation % 2 == 1:
         low, high = low + 3, high + 3  # the second take voices a little higher
     base_level = _ROLE_LEVEL.get(role, (0.6, 0))[0]
-    notes: list[Note] = []
+    extensions = ctx.style.extensions or ctx.fuller_voicings
+    voicings: dict[int, tuple[int, ...]] = {}  # chord span index -> its voicing, led from the last
     previous: tuple[int, ...] | None = None
-    for b, span in enumerate(ctx.form.chords):
-        if span.chord is None or (bars is not None and b not in bars):
+    last = len(ctx.form.bars) - 1
+    notes: list[Note] = []
+    for b in range(len(ctx.form.bars)):
+        if bars is not None and b not in bars:
             continue
-        voicing = voice(span.chord, previous=previous, low=low, high=high,
-                        extensions=ctx.style.extensions or ctx.fuller_voicings)
-        previous = voicing
-        last_bar = b == len(ctx.form.chords) - 1
-        steps = [[0, ctx.form.grid.beats_per_bar, "chord"]] if last_bar else bar_pattern
+        steps = [[0, ctx.form.grid.beats_per_bar, "chord"]] if b == last else bar_pattern
         for beat, length, what in steps:
-            pitches = _select(voicing, what)
             start = ctx.time(b, float(beat))
             end = ctx.time(b, float(beat) + float(length))
-            if last_bar:
+            if b == last:
                 end = start + 1.5 * (ctx.form.bars[b][1] - ctx.form.bars[b][0])  # let it ring
-            velocity = ctx.velocity(b, base_level, accent=0.05 if beat == 0 else 0.0)
-            if ctx.under_long_note(start):
-                velocity = max(20, int(velocity * 0.8))  # stay out of the way of a held note
-            for p in pitches:
-                notes.append(Note(start, end, p, velocity))
+            cuts = [start, *ctx.form.chord_changes(start, end), end]
+            for seg_start, seg_end in zip(cuts, cuts[1:], strict=False):
+                if seg_end - seg_start < 0.02:
+                    continue
+                index = ctx.form.chord_index(seg_start)
+                chord = ctx.form.chords[index].chord
+                if chord is None:
+                    continue
+                if index not in voicings:
+                    voicings[index] = voice(chord, previous=previous, low=low, high=high, extensions=extensions)
+                    previous = voicings[index]
+                velocity = ctx.velocity(b, base_level, accent=0.05 if beat == 0 and seg_start == start else 0.0)
+                if ctx.under_long_note(seg_start):
+                    velocity = max(20, int(velocity * 0.8))  # stay out of the way of a held note
+                for p in _select(voicings[index], what):
+                    notes.append(Note(seg_start, seg_end, p, velocity))
     return tuple(notes)
 
 

@@ -24,11 +24,11 @@ _ROMAN = {"I": 0, "II": 2, "III": 4, "IV": 5, "V": 7, "VI": 9, "VII": 11}
 _MINOR_DEGREES = {"III": 3, "VI": 8, "VII": 10}  # in a minor key these sit a semitone lower
 
 
-def stock_chords(spans: tuple[ChordSpan, ...], key: Key, genre: str) -> tuple[ChordSpan, ...]:
+def stock_chords(bars: list[tuple[float, float]], key: Key, genre: str) -> tuple[ChordSpan, ...]:
+    """The style's stock progression, one chord per bar."""
     table = patterns()["progressions"]
     progression = table.get(genre, table["default"])[key.mode]
-    return tuple(ChordSpan(c.start_seconds, c.end_seconds, parse_roman(progression[i % len(progression)], key))
-                 for i, c in enumerate(spans))
+    return tuple(ChordSpan(a, b, parse_roman(progression[i % len(progression)], key)) for i, (a, b) in enumerate(bars))
 
 
 def parse_roman(numeral: str, key: Key) -> Chord:
@@ -64,19 +64,33 @@ def chord_fit(chord: Chord | None, notes: tuple[Note, ...], start: float, end: f
 
 def blend_chords(heard: tuple[ChordSpan, ...], stock: tuple[ChordSpan, ...], notes: tuple[Note, ...],
                  *, audio_weight: float) -> tuple[ChordSpan, ...]:
-    out = []
-    for a, s in zip(heard, stock, strict=True):
-        if audio_weight >= 1.0 or a.chord is None:
-            out.append(a)
+    """Heard and stock chords cut at each other's boundaries; each piece takes the one
+    that scores higher (see the module docstring)."""
+    if not stock:
+        return heard
+    cuts = sorted({c.start_seconds for c in heard} | {c.end_seconds for c in heard}
+                  | {c.start_seconds for c in stock} | {c.end_seconds for c in stock})
+    lo, hi = heard[0].start_seconds if heard else stock[0].start_seconds, max(
+        heard[-1].end_seconds if heard else 0.0, stock[-1].end_seconds)
+    out: list[ChordSpan] = []
+    for a, b in zip(cuts, cuts[1:], strict=False):
+        if b - a < 1e-3 or a < lo - 1e-6 or b > hi + 1e-6:
             continue
-        if audio_weight <= 0.0:
-            out.append(s)
-            continue
-        fit_a = chord_fit(a.chord, notes, a.start_seconds, a.end_seconds)
-        fit_s = chord_fit(s.chord, notes, a.start_seconds, a.end_seconds)
-        score_a = audio_weight * fit_a
-        score_s = audio_weight * fit_s + (1.0 - audio_weight)
-        out.append(a if score_a >= score_s else ChordSpan(a.start_seconds, a.end_seconds, s.chord))
+        mid = (a + b) / 2
+        chord_h = next((c.chord for c in heard if c.start_seconds <= mid < c.end_seconds), None)
+        chord_s = next((c.chord for c in stock if c.start_seconds <= mid < c.end_seconds), None)
+        if chord_s is None or audio_weight >= 1.0:
+            chosen = chord_h if chord_h is not None else chord_s
+        elif chord_h is None or audio_weight <= 0.0:
+            chosen = chord_s
+        else:
+            score_h = audio_weight * chord_fit(chord_h, notes, a, b)
+            score_s = audio_weight * chord_fit(chord_s, notes, a, b) + (1.0 - audio_weight)
+            chosen = chord_h if score_h >= score_s else chord_s
+        if out and out[-1].chord == chosen:
+            out[-1] = ChordSpan(out[-1].start_seconds, b, chosen)
+        else:
+            out.append(ChordSpan(a, b, chosen))
     return tuple(out)
 
 
@@ -115,3 +129,41 @@ def colour_chords(spans: tuple[ChordSpan, ...], notes: tuple[Note, ...], key: Ke
                     break
         out.append(ChordSpan(span.start_seconds, span.end_seconds, chord))
     return tuple(out)
+
+
+def clash_seconds(chord: Chord | None, notes: tuple[Note, ...], start: float, end: float, *, long_seconds: float) -> float:
+    """Seconds of long sung notes in [start, end) a semitone above a tone of the chord."""
+    if chord is None:
+        return 0.0
+    total = 0.0
+    for note in notes:
+        if note.duration_seconds < long_seconds:
+            continue
+        overlap = min(end, note.end_seconds) - max(start, note.start_seconds)
+        if overlap > 0 and any((note.pitch_midi - pc) % 12 == 1 for pc in chord.pitch_classes):
+            total += overlap
+    return total
+
+
+def repair_clashes(spans: tuple[ChordSpan, ...], notes: tuple[Note, ...], key: Key, *,
+                   long_seconds: float) -> tuple[ChordSpan, ...]:
+    """A chord under which a held note rubs a semitone above a chord tone gives way to
+    its sus4 (the held note is often the fourth) or to the diatonic chord that holds the
+    melody best without the rub."""
+    scale_chords = _diatonic(key)
+    out = []
+    for span in spans:
+        chord = span.chord
+        a, b = span.start_seconds, span.end_seconds
+        if chord is not None and clash_seconds(chord, notes, a, b, long_seconds=long_seconds) > 0:
+            candidates = [Chord(chord.root_pitch_class, "sus4"), *scale_chords]
+            clean = [c for c in candidates if clash_seconds(c, notes, a, b, long_seconds=long_seconds) == 0]
+            if clean:
+                chord = max(clean, key=lambda c: (chord_fit(c, notes, a, b), c.root_pitch_class == chord.root_pitch_class))
+        out.append(ChordSpan(a, b, chord))
+    return tuple(out)
+
+
+def _diatonic(key: Key) -> list[Chord]:
+    numerals = ("I", "ii", "iii", "IV", "V", "vi") if key.mode == "major" else ("i", "III", "iv", "V", "VI", "VII")
+    return [parse_roman(n, key) for n in numerals]
