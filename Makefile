@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SYSTEM_STAMP := $(VENV)/.system-packages
 # portaudio19-dev: headers to build PyAudio, which tinysoundfont requires (sideman never plays audio);
 # fluid-soundfont-gm: FluidR3_GM (MIT), the General MIDI font sideman renders with.
-DEBIAN_PACKAGES := portaudio19-dev fluid-soundfont-gm
+DEBIAN_PACKAGES := portaudio19-dev fluid-soundfont-gm chromium
 
 .PHONY: run test install bench eval lint clean
 

@@ -11,7 +11,6 @@ import argparse
 import json
 import logging
 import sys
-import time
 from pathlib import Path
 
 from sideman.errors import InvalidInput, SidemanError
@@ -21,6 +20,21 @@ _EXAMPLES = """examples:
   sideman add voice.wav --tags "relaxing, piano, soothing" --negative-tags "heavy metal" --out out/
   sideman add hum.m4a --tags "jazz" --model V5 --seed 7 --variations 1 --out jazz/
   sideman serve --port 8000
+"""
+
+
+_ANALYZE_EXAMPLES = """examples:
+  sideman analyze voice.wav                   a readable summary
+  sideman analyze voice.wav --json            the JSON object of shared CLI.md
+  sideman analyze voice.wav --plot voice.png  the summary, and a picture of what was heard
+"""
+
+_ADD_EXAMPLES = """examples:
+  sideman add voice.wav --tags "pop, piano" --out out/
+  sideman add voice.wav --tags "relaxing, piano, soothing" --negative-tags "heavy metal" --out out/
+  sideman add hum.m4a --tags "jazz, upright bass" --model V5 --seed 7 --variations 1 --out jazz/
+  sideman add voice.wav --tags "folk" --bpm 92 --key "D major" --style-weight 0.8 --out folk/
+  sideman add voice.wav --tags "rock" --out rock/ --json > rock.json
 """
 
 
@@ -52,15 +66,20 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     analyze = sub.add_parser("analyze", help="what sideman hears in a recording",
-                             epilog="example:\n  sideman analyze voice.wav --json",
-                             formatter_class=argparse.RawDescriptionHelpFormatter)
+                             description="Tempo, meter, key, melody, chords and form of one recording.",
+                             epilog=_ANALYZE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     analyze.add_argument("audio", type=Path, help="wav, mp3, flac, ogg, m4a ...")
     analyze.add_argument("--json", action="store_true", help="one JSON object on stdout (shared CLI.md)")
+    analyze.add_argument("--plot", type=Path, default=None, metavar="PNG",
+                         help="also save a picture: waveform, f0 and notes, beats, chords "
+                              "(needs matplotlib: pip install 'sideman[plot]')")
     analyze.set_defaults(run=_analyze)
 
     add = sub.add_parser("add", help="add backing tracks to a recording",
-                         epilog='example:\n  sideman add voice.wav --tags "pop, piano" --out out/',
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
+                         description="Add a band to a recording: song and instrumental MP3s, WAV, "
+                                     "stems, MIDI and the chord chart per take. Progress goes to "
+                                     "stderr, the closing table (or --json) to stdout.",
+                         epilog=_ADD_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     add.add_argument("audio", type=Path)
     add.add_argument("--tags", required=True, help='style tags, comma separated: "relaxing, piano"')
     add.add_argument("--negative-tags", default="", help='what must not be heard: "heavy metal, fast drums"')
@@ -111,28 +130,35 @@ def _settings(**overrides):
 
 def _analyze(args: argparse.Namespace) -> int:
     from sideman.analysis import analyze
+    from sideman.analysis.pitch import PITCH_SAMPLE_RATE_HZ, track_pitch
+    from sideman.cli_output import analysis_summary, require_plotting, save_analysis_plot
     from sideman.ingest import load
 
+    if args.plot is not None:
+        require_plotting()  # fail before the work, with how to install it
     settings = _settings()
-    audio = load(args.audio, sample_rate_hz=16000, min_duration_seconds=settings.min_duration_seconds,
+    audio = load(args.audio, sample_rate_hz=PITCH_SAMPLE_RATE_HZ, min_duration_seconds=settings.min_duration_seconds,
                  max_duration_seconds=settings.max_duration_seconds,
                  silence_threshold_dbfs=settings.silence_threshold_dbfs)
     result = analyze(audio).to_json()
+    if args.plot is not None:
+        track = track_pitch(audio.samples, sample_rate_hz=PITCH_SAMPLE_RATE_HZ)  # the f0 curve to draw
+        save_analysis_plot(args.plot, samples=audio.samples, sample_rate_hz=PITCH_SAMPLE_RATE_HZ, result=result,
+                           title=args.audio.name,
+                           f0_times_seconds=track.times_seconds,
+                           f0_hz=[f if v else 0.0 for f, v in zip(track.f0_hz, track.voiced, strict=True)])
     if args.json:
         print(json.dumps(result))
-        return 0
-    chords = " ".join(c["label"] for c in result["chords"][:16])
-    print(f"{args.audio.name}: {result['duration_seconds']:.1f} s")
-    print(f"  tempo   {result['tempo_bpm']:.1f} bpm, meter {result['meter']}, {len(result['beats_seconds'])} beats")
-    print(f"  key     {result['key']}")
-    print(f"  notes   {len(result['notes'])}, range MIDI {result['vocal_range_midi'][0]}-{result['vocal_range_midi'][1]}")
-    print(f"  chords  {chords}{' ...' if len(result['chords']) > 16 else ''}")
-    print(f"  form    {' '.join(s['label'] for s in result['sections'])}")
+    else:
+        print(analysis_summary(result, name=args.audio.name))
+    if args.plot is not None:
+        print(f"plot: {args.plot}", file=sys.stderr)
     return 0
 
 
 def _add(args: argparse.Namespace) -> int:
-    from sideman.pipeline import GenerateRequest, StageEvent, generate
+    from sideman.cli_output import StageProgress, add_table
+    from sideman.pipeline import GenerateRequest, generate
 
     settings = _settings()
     request = GenerateRequest(
@@ -141,21 +167,12 @@ def _add(args: argparse.Namespace) -> int:
         weirdness_constraint=args.weirdness, audio_weight=args.audio_weight, seed=args.seed,
         variations=args.variations, bpm=args.bpm, key=args.key,
     )
-    started = time.perf_counter()
-
-    def progress(event: StageEvent) -> None:
-        print(f"[{time.perf_counter() - started:6.1f}s] {event.progress:3d}% {event.stage}", file=sys.stderr)
-
-    manifest = generate(request, out_dir=args.out, settings=settings, on_stage=progress)
-    if args.json:
-        print(json.dumps(manifest))
-        return 0
-    a = manifest["analysis"]
-    print(f"{a['tempo_bpm']:.1f} bpm {a['meter']}, {a['key']}; {len(manifest['variations'])} variation(s) in {args.out}/")
-    for v in manifest["variations"]:
-        names = ", ".join(i["name"] for i in v["instruments"])
-        print(f"  v{v['variation']}: {names}; {v['loudness_lufs']:.1f} LUFS, {v['true_peak_dbtp']:.1f} dBTP -> {v['files']['song_mp3']}")
-    print(f"manifest: {args.out / 'manifest.json'}")
+    progress = StageProgress(sys.stderr, variations=args.variations)
+    try:
+        manifest = generate(request, out_dir=args.out, settings=settings, on_stage=progress)
+    finally:
+        progress.close()
+    print(json.dumps(manifest) if args.json else add_table(manifest, out_dir=args.out))
     return 0
 
 

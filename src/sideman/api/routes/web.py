@@ -1,4 +1,4 @@
-"""The page a singer uses (`/`), its static files (`/static/...`), and health checks.
+"""The page a singer uses (`/`) and its static files (`/static/...`).
 
 The page needs an API key. When the server is bound to loopback and the request
 comes straight from loopback (no proxy headers) to a loopback host name, the local
@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from functools import lru_cache
 from importlib import resources
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy import text
 
 from sideman.api.deps import Services, ServicesDep
-from sideman.api.errors import ApiError
 
-__all__ = ["page_key", "router"]
+__all__ = ["page_key", "router", "tag_suggestions"]
 
 router = APIRouter(tags=["web"])
 
@@ -39,25 +38,20 @@ _PAGE_HEADERS = {
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def index(request: Request, services: ServicesDep) -> HTMLResponse:
-    config = {"apiKey": page_key(request, services)}
+    config = {"apiKey": page_key(request, services), "tags": tag_suggestions()}
     script = json.dumps(config).replace("<", "\\u003c").replace("&", "\\u0026")
     html = resources.files("sideman.web").joinpath("index.html").read_text(encoding="utf-8")
     return HTMLResponse(html.replace(_PLACEHOLDER, script), headers=_PAGE_HEADERS)
 
 
-@router.get("/healthz", summary="Liveness")
-def healthz() -> dict:
-    return {"status": "ok"}
+@lru_cache(maxsize=1)
+def tag_suggestions() -> dict[str, list[str]]:
+    """The names the page suggests as tags: genres, instruments and moods of the style
+    vocabulary (sideman/style/vocabulary.json)."""
+    from sideman.style import vocabulary
 
-
-@router.get("/readyz", summary="Readiness: the database answers")
-def readyz(services: ServicesDep) -> dict:
-    try:
-        with services.db.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except Exception as exc:
-        raise ApiError(503, "the database is not reachable") from exc
-    return {"status": "ok"}
+    words = vocabulary()
+    return {kind: list(words.get(kind) or {}) for kind in ("genres", "instruments", "moods")}
 
 
 def page_key(request: Request, services: Services) -> str | None:

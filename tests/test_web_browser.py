@@ -1,0 +1,181 @@
+"""The page in a real browser: Debian's chromium driven by Playwright against `sideman
+serve` (the real pipeline) on a free port. Uploads a 4-bar synthetic melody through the
+page and waits for finished takes with playable audio; keeps a screenshot in
+test-artifacts/.
+
+Skipped when /usr/bin/chromium or the playwright package is missing, except on CI
+(CI=true), where that is a failure: `make test` installs both.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from signals import sung_melody, write_audio
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+SERVER_START_SECONDS = 30.0
+RESULT_TIMEOUT_MS = 90_000
+
+
+def _missing() -> str | None:
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} is missing (Debian package chromium; `make test` installs it as root)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is missing (pip install -e '.[test]')"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    reason = _missing()
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"browser test cannot run on CI: {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    """`sideman serve` on a free loopback port with its own data dir; yields the base URL."""
+    data_dir = tmp_path_factory.mktemp("serve-data")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIDEMAN_")}
+    log_path = data_dir / "serve.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sideman.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+             "--data-dir", str(data_dir)],
+            stdout=log, stderr=subprocess.STDOUT, env=env,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            _wait_ready(base, process, log_path)
+            yield base
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def test_page_uploads_a_take_and_plays_the_result(browser, server: str, tmp_path: Path) -> None:
+    started = time.perf_counter()
+    take = write_audio(tmp_path / "hum.wav", sung_melody(bars=4).samples)
+    page = browser.new_page(viewport={"width": 1000, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(server + "/")
+
+    # loopback: the key is in the page, so the key row stays hidden
+    assert page.locator("#key-row").is_hidden()
+    # suggestions come from the tag vocabulary
+    assert page.locator("#tags-suggestions button.suggestion", has_text="piano").count() >= 1
+
+    page.set_input_files("#file", str(take))
+    page.fill("#title", "Hum in G")
+    page.locator("#tags").type("pop")
+    page.keyboard.press("Enter")
+    page.locator("#tags-suggestions button.suggestion", has_text="+ piano").first.click()
+    page.locator("#negative-tags").type("heavy metal,")
+    assert page.locator("#tags-chips .chip").count() == 2
+    assert page.locator("#negative-chips .chip").count() == 1
+    page.locator("#more summary").click()
+    page.locator("#weirdness").fill("0.4")
+    assert page.locator("#weirdness-out").text_content() == "0.40"
+    page.check("input[name=gender][value=f]")
+
+    # note the progress at the moment the brief appears: it must come before the end
+    page.evaluate("""() => {
+      const brief = document.getElementById("brief");
+      new MutationObserver(() => {
+        if (!brief.hidden && window.briefAtProgress === undefined) {
+          window.briefAtProgress = Number(document.getElementById("bar").value);
+          window.resultsWhenBrief = document.getElementById("results").childElementCount;
+        }
+      }).observe(brief, {attributes: true});
+    }""")
+    page.click("#submit")
+    page.wait_for_selector("body[data-results]", timeout=RESULT_TIMEOUT_MS)
+    assert page.locator("#error").is_hidden(), page.locator("#error").text_content()
+
+    assert page.evaluate("window.resultsWhenBrief") == 0
+    assert page.evaluate("window.briefAtProgress") < 100
+    assert "Take 1." in page.locator("#brief-text").text_content()
+
+    cards = page.locator("article.variation")
+    assert cards.count() == 2
+    first = cards.nth(0)
+    # the song element has a playable source: metadata loads and the file is served as audio
+    page.wait_for_function(
+        "() => { const a = document.querySelector('article.variation audio');"
+        " return a.readyState >= 1 && a.duration > 2; }", timeout=20_000)
+    fetched = page.evaluate("""async () => {
+      const a = document.querySelector('article.variation audio');
+      const r = await fetch(a.currentSrc);
+      return {status: r.status, type: r.headers.get('content-type'), size: (await r.arrayBuffer()).byteLength};
+    }""")
+    assert fetched["status"] == 200 and fetched["type"].startswith("audio/") and fetched["size"] > 10_000
+    page.wait_for_selector("article.variation canvas[data-decoded=true]", timeout=20_000)
+
+    links = [a.text_content() for a in first.locator("a.download").all()]
+    for label in ("Song MP3", "Instrumental MP3", "Instrumental WAV", "MIDI", "Chords JSON", "drums stem WAV"):
+        assert label in links, links
+
+    # the switch swaps the source to the instrumental
+    song_src = first.locator("audio").get_attribute("src")
+    first.locator(".switch button[data-mode=instrumental]").click()
+    assert first.locator("audio").get_attribute("src") != song_src
+    assert "instrumental" in first.locator("audio").get_attribute("src")
+    first.locator(".switch button[data-mode=song]").click()
+    assert first.locator("audio").get_attribute("src") == song_src
+
+    assert not errors, errors
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(ARTIFACTS / "web-page.png"), full_page=True)
+    page.close()
+    assert time.perf_counter() - started < 120
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_ready(base: str, process: subprocess.Popen, log_path: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"sideman serve exited ({process.returncode}):\n{log_path.read_text()[-2000:]}")
+        try:
+            if httpx.get(base + "/readyz", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"sideman serve did not answer in {SERVER_START_SECONDS} s:\n{log_path.read_text()[-2000:]}")
+
+
