@@ -107,3 +107,38 @@ def write_audio(path: Path, samples: np.ndarray, *, sample_rate_hz: int = SAMPLE
             container.mux(stream.encode(out))
         container.mux(stream.encode(None))
     return path
+
+
+def degraded(samples: np.ndarray, *, seed: int = 0, noise_db: float | None = None,
+             reverb_seconds: float | None = None, lead_silence_seconds: float = 0.0) -> np.ndarray:
+    """A copy of `samples` (mono, SAMPLE_RATE_HZ) with white noise at `noise_db` dBFS rms,
+    a synthetic room (exponentially decaying noise, RT60 = reverb_seconds) mixed in, and
+    `lead_silence_seconds` of near-silence put before it."""
+    rng = np.random.default_rng(seed)
+    out = samples.astype(np.float64)
+    if reverb_seconds:
+        from scipy.signal import fftconvolve
+
+        t = np.arange(int(reverb_seconds * SAMPLE_RATE_HZ)) / SAMPLE_RATE_HZ
+        tail = rng.normal(0, 1, len(t)) * 10 ** (-3 * t / reverb_seconds)
+        tail[0] = 0.0
+        wet = fftconvolve(out, tail)[: len(out)]
+        out = out + wet / (np.abs(wet).max() + 1e-9) * np.abs(out).max() * 0.5
+    if noise_db is not None:
+        out = out + rng.normal(0, 10 ** (noise_db / 20), len(out))
+    if lead_silence_seconds:
+        out = np.concatenate([rng.normal(0, 1e-4, int(lead_silence_seconds * SAMPLE_RATE_HZ)), out])
+    return out.astype(np.float32)
+
+
+def hummed_melody(**kwargs) -> Melody:
+    """sung_melody with a hum's spectrum: the same line, almost a pure tone (a low-passed
+    copy of the voice)."""
+    from scipy.signal import butter, sosfilt
+
+    melody = sung_melody(**kwargs)
+    sos = butter(4, 500, fs=SAMPLE_RATE_HZ, output="sos")
+    hum = sosfilt(sos, melody.samples).astype(np.float32)
+    hum = hum / (np.abs(hum).max() + 1e-9) * np.abs(melody.samples).max()
+    return Melody(hum, melody.tempo_bpm, melody.key, melody.notes, melody.chords,
+                  melody.downbeats_seconds, melody.first_downbeat_seconds)

@@ -1,6 +1,14 @@
-"""Chords that fit the melody: Viterbi over diatonic chord candidates, one chord per
-bar, emissions from the melody notes sounding in the bar (weighted by duration and
-metric position), transitions that favour functional moves and a tonic at the ends."""
+"""Chords that fit the melody: Viterbi over chord candidates beat by beat, where a
+change of chord costs more the weaker the beat it falls on, so each piece finds its own
+harmonic rhythm (a chord a bar, two, or one a beat for a chorale-like line).
+
+Emissions score the melody notes sounding in each beat (weighted by how long they sound
+and by the strength of the beat they start on): chord tones up, other scale tones a
+little down, notes outside the key more. Candidates are the key's triads, the major
+dominant in minor, and the secondary dominants V/V and V/vi (V/iv in minor), each with a
+prior so the plain diatonic functions win when the melody does not ask for colour.
+Transitions favour functional root motion; the piece starts and ends on the tonic when
+the melody allows."""
 
 from __future__ import annotations
 
@@ -8,17 +16,26 @@ import numpy as np
 
 from sideman.music import BeatGrid, Chord, ChordSpan, Key, Note
 
-# scale degree (semitones above tonic) -> quality, for each mode
-_DIATONIC = {
-    "major": ((0, "maj"), (2, "min"), (4, "min"), (5, "maj"), (7, "maj"), (9, "min")),
-    "minor": ((0, "min"), (3, "maj"), (5, "min"), (7, "maj"), (8, "maj"), (10, "maj"), (7, "min")),
+# (semitones above tonic, quality, prior log-weight) per mode
+_VOCABULARY = {
+    "major": ((0, "maj", 0.0), (2, "min", -0.15), (4, "min", -0.35), (5, "maj", 0.0), (7, "maj", 0.0),
+              (9, "min", -0.1), (2, "maj", -0.6), (4, "maj", -0.6), (0, "7", -0.9)),
+    "minor": ((0, "min", 0.0), (3, "maj", -0.1), (5, "min", 0.0), (7, "maj", 0.0), (7, "min", -0.3),
+              (8, "maj", -0.1), (10, "maj", -0.1), (0, "maj", -0.6), (2, "maj", -0.7)),
 }
 # favoured root motions in semitones (up a fourth, down a third, up a second ...)
 _MOTION_BONUS = {5: 0.6, 7: 0.35, 9: 0.3, 2: 0.25, 10: 0.2, 8: 0.2, 3: 0.1, 4: 0.1, 0: 0.0, 1: -0.6, 11: -0.3, 6: -0.6}
+#: cost of a chord change by the beat it falls on: bar line, the bar's middle, other beats
+CHANGE_COST = {"downbeat": 0.3, "middle": 0.9, "weak": 1.6}
+MOTION_WEIGHT = 0.4
+#: emission per beat of sounding: root, other chord tone, other scale tone, outside the key
+TONE_SCORES = (1.1, 1.0, -1.0, -1.5)
+ACCENT = 2.0  # a note starting on the beat counts this much more
+TONIC_BONUS = 0.8
 
 
 def candidate_chords(key: Key) -> list[Chord]:
-    return [Chord((key.tonic_pitch_class + degree) % 12, quality) for degree, quality in _DIATONIC[key.mode]]
+    return [Chord((key.tonic_pitch_class + degree) % 12, quality) for degree, quality, _ in _VOCABULARY[key.mode]]
 
 
 def bar_spans(grid: BeatGrid, *, start_seconds: float, end_seconds: float) -> list[tuple[float, float]]:
@@ -33,57 +50,85 @@ def bar_spans(grid: BeatGrid, *, start_seconds: float, end_seconds: float) -> li
     return spans
 
 
+def estimate_chords(notes: tuple[Note, ...], grid: BeatGrid, key: Key, *, start_seconds: float, end_seconds: float) -> tuple[ChordSpan, ...]:
+    """Chord spans over the bars covering [start_seconds, end_seconds), changing only on
+    beats; consecutive beats with one chord are merged into one span."""
+    bars = bar_spans(grid, start_seconds=start_seconds, end_seconds=end_seconds)
+    if not bars:
+        return ()
+    units, strength = _beat_units(grid, bars)
+    chords = candidate_chords(key)
+    emissions = emission_scores(notes, units, chords, key) + np.array([p for _, _, p in _VOCABULARY[key.mode]])
+    path = _viterbi(emissions, strength, chords, key)
+    spans: list[ChordSpan] = []
+    for (s, e), c in zip(units, path, strict=True):
+        if spans and spans[-1].chord == chords[c]:
+            spans[-1] = ChordSpan(spans[-1].start_seconds, e, chords[c])
+        else:
+            spans.append(ChordSpan(s, e, chords[c]))
+    return tuple(spans)
+
+
+def _beat_units(grid: BeatGrid, bars: list[tuple[float, float]]) -> tuple[list[tuple[float, float]], list[str]]:
+    """Each bar cut at its beats: [(start, end)] and the strength of each start."""
+    beats = np.asarray(grid.beats_seconds)
+    per_bar = grid.beats_per_bar
+    units, strength = [], []
+    for a, b in bars:
+        inner = [float(t) for t in beats if a + 1e-6 < t < b - 1e-6]
+        if len(inner) != per_bar - 1:  # the grid's ends: cut the bar evenly
+            inner = [a + (b - a) * k / per_bar for k in range(1, per_bar)]
+        edges = [a, *inner, b]
+        for k in range(per_bar):
+            units.append((edges[k], edges[k + 1]))
+            if k == 0:
+                strength.append("downbeat")
+            elif per_bar % 2 == 0 and k == per_bar // 2:
+                strength.append("middle")
+            else:
+                strength.append("weak")
+    return units, strength
+
+
 def emission_scores(notes: tuple[Note, ...], spans: list[tuple[float, float]], chords: list[Chord], key: Key) -> np.ndarray:
-    """[shape=(bars, chords)]: how well each chord fits the melody in each bar."""
+    """[shape=(spans, chords)]: how well each chord fits the melody sounding in each
+    span, in beats of sounding (a span is about one beat)."""
     scale = set(key.scale_pitch_classes)
+    root, tone, in_scale, outside = TONE_SCORES
+    table = np.zeros((12, len(chords)))
+    for c, chord in enumerate(chords):
+        tones = chord.pitch_classes
+        for pc in range(12):
+            table[pc, c] = root if pc == tones[0] else tone if pc in tones else in_scale if pc in scale else outside
+    starts = np.array([n.start_seconds for n in notes])
+    ends = np.array([n.end_seconds for n in notes])
+    pcs = np.array([n.pitch_midi % 12 for n in notes], dtype=int)
     scores = np.zeros((len(spans), len(chords)))
-    for b, (start, end) in enumerate(spans):
-        for note in notes:
-            overlap = min(end, note.end_seconds) - max(start, note.start_seconds)
-            if overlap <= 0:
-                continue
-            weight = overlap * (1.5 if abs(note.start_seconds - start) < 0.1 * (end - start) else 1.0)
-            pc = note.pitch_midi % 12
-            for c, chord in enumerate(chords):
-                tones = chord.pitch_classes
-                if pc == tones[0]:
-                    scores[b, c] += 1.1 * weight
-                elif pc in tones:
-                    scores[b, c] += 1.0 * weight
-                elif pc in scale:
-                    scores[b, c] -= 0.35 * weight
-                else:
-                    scores[b, c] -= 0.8 * weight
-        total = scores[b].max() - scores[b].min()
-        if total > 0:
-            scores[b] /= max(total, 1e-9) / 2.0
+    for u, (a, b) in enumerate(spans):
+        length = max(b - a, 1e-3)
+        overlap = np.minimum(ends, b) - np.maximum(starts, a)
+        sel = overlap > 0
+        if not sel.any():
+            continue
+        weight = overlap[sel] / length * np.where(np.abs(starts[sel] - a) < 0.15 * length, ACCENT, 1.0)
+        scores[u] = weight @ table[pcs[sel]]
     return scores
 
 
-def estimate_chords(notes: tuple[Note, ...], grid: BeatGrid, key: Key, *, start_seconds: float, end_seconds: float) -> tuple[ChordSpan, ...]:
-    """One chord per bar over [start_seconds, end_seconds)."""
-    spans = bar_spans(grid, start_seconds=start_seconds, end_seconds=end_seconds)
-    if not spans:
-        return ()
-    chords = candidate_chords(key)
-    emissions = emission_scores(notes, spans, chords, key)
+def _viterbi(emissions: np.ndarray, strength: list[str], chords: list[Chord], key: Key) -> list[int]:
     k = len(chords)
-    transition = np.zeros((k, k))
-    for i, a in enumerate(chords):
-        for j, b in enumerate(chords):
-            transition[i, j] = _MOTION_BONUS[(b.root_pitch_class - a.root_pitch_class) % 12]
-            if i == j:
-                transition[i, j] = 0.15
-    initial = np.array([1.0 if c == chords[0] else 0.0 for c in chords])
-    score = emissions[0] + initial
-    back = np.zeros((len(spans), k), dtype=int)
-    for b in range(1, len(spans)):
-        total = score[:, None] + transition
-        back[b] = np.argmax(total, axis=0)
-        score = total[back[b], np.arange(k)] + emissions[b]
-    score = score + 1.0 * initial  # end on the tonic when the melody allows
+    motion = np.array([[_MOTION_BONUS[(b.root_pitch_class - a.root_pitch_class) % 12] for b in chords] for a in chords])
+    tonic = np.array([1.0 if c == chords[0] else 0.0 for c in chords]) * TONIC_BONUS
+    score = emissions[0] + tonic
+    back = np.zeros((len(emissions), k), dtype=int)
+    for u in range(1, len(emissions)):
+        change = -CHANGE_COST[strength[u]] + MOTION_WEIGHT * motion
+        np.fill_diagonal(change, 0.0)
+        total = score[:, None] + change
+        back[u] = np.argmax(total, axis=0)
+        score = total[back[u], np.arange(k)] + emissions[u]
+    score = score + tonic
     path = [int(np.argmax(score))]
-    for b in range(len(spans) - 1, 0, -1):
-        path.append(int(back[b, path[-1]]))
-    path.reverse()
-    return tuple(ChordSpan(s, e, chords[c]) for (s, e), c in zip(spans, path, strict=True))
+    for u in range(len(emissions) - 1, 0, -1):
+        path.append(int(back[u, path[-1]]))
+    return path[::-1]
