@@ -116,3 +116,25 @@ def test_lead_answers_in_the_rests_not_over_the_voice(heard) -> None:
         overlap = sum(max(0.0, min(note.end_seconds, s.end_seconds) - max(note.start_seconds, s.start_seconds))
                       for s in heard.notes)
         assert overlap <= 0.5 * note.duration_seconds
+
+
+def test_dynamics_follow_the_voice(melody) -> None:
+    """A voice that starts softly and then sings out: the band follows with audio_weight 1
+    and stays level with audio_weight 0."""
+    samples = melody.samples.copy()
+    half = int(melody.downbeats_seconds[4] * 44100)
+    samples[:half] *= 0.12  # about -18 dB
+    heard = analyze(Audio(samples, 44100))
+    split = melody.downbeats_seconds[4]
+
+    def keys_velocity(band, early: bool) -> float:
+        keys = next(t for t in band.score.tracks if t.role == "keys")
+        sel = [n.velocity for n in keys.notes
+               if (heard.first_note_seconds <= n.start_seconds < split) == early and 0 <= n.start_seconds < heard.last_note_end_seconds]
+        return float(np.mean(sel))
+
+    follow = arrange(heard, style_from_tags("pop"), knobs=Knobs(audio_weight=1.0), seed=7)
+    level = arrange(heard, style_from_tags("pop"), knobs=Knobs(audio_weight=0.0), seed=7)
+    assert keys_velocity(follow, early=False) - keys_velocity(follow, early=True) >= 8
+    assert abs(keys_velocity(level, early=False) - keys_velocity(level, early=True)) < \
+        keys_velocity(follow, early=False) - keys_velocity(follow, early=True)

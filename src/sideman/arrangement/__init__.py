@@ -192,14 +192,29 @@ def _interpret(style: StyleSpec, variation: int) -> StyleSpec:
     )
 
 
+#: energy added per new section label (A, then B lifts, C lifts more), and to the last section
+_SECTION_LIFT = 0.06
+_FINAL_SECTION_LIFT = 0.05
+
+
 def _energy_per_bar(analysis: Analysis, form: Form, style: StyleSpec, audio_weight: float) -> np.ndarray:
     """0..1 per bar: the style's energy, moved toward the voice's energy by audio_weight;
-    the intro a little softer, the outro fading."""
+    later sections lift, the intro is a little softer and the outro fades."""
     voice = np.asarray(analysis.energy_per_bar) if analysis.energy_per_bar else np.zeros(1)
     downbeats = np.asarray(analysis.grid.downbeats_seconds)
+    sung = [s for s in form.sections if s.label not in ("intro", "outro")]
+    labels = sorted({s.label for s in sung})
     values = []
-    for i, (a, _) in enumerate(form.bars):
+    for i, (a, b) in enumerate(form.bars):
         j = int(np.clip(np.searchsorted(downbeats, a + 1e-3) - 1, 0, len(voice) - 1))
-        heard = float(voice[j]) if form.intro_bars <= i < len(form.bars) - form.outro_bars else style.energy * 0.8
-        values.append((1 - audio_weight) * style.energy + audio_weight * (0.5 * style.energy + 0.5 * heard))
+        in_song = form.intro_bars <= i < len(form.bars) - form.outro_bars
+        heard = float(voice[j]) if in_song else style.energy * 0.8
+        value = (1 - audio_weight) * style.energy + audio_weight * (0.3 * style.energy + 0.7 * heard)
+        section = next((s for s in sung if s.start_seconds <= (a + b) / 2 < s.end_seconds), None)
+        if in_song and section is not None:
+            value += _SECTION_LIFT * labels.index(section.label)
+            value += _FINAL_SECTION_LIFT if section is sung[-1] and len(sung) > 1 else 0.0
+        if i >= len(form.bars) - form.outro_bars:
+            value *= 0.85 ** (i - (len(form.bars) - form.outro_bars) + 1)  # the outro fades
+        values.append(value)
     return np.clip(np.array(values), 0.05, 1.0)
