@@ -138,3 +138,15 @@ def test_dynamics_follow_the_voice(melody) -> None:
     assert keys_velocity(follow, early=False) - keys_velocity(follow, early=True) >= 8
     assert abs(keys_velocity(level, early=False) - keys_velocity(level, early=True)) < \
         keys_velocity(follow, early=False) - keys_velocity(follow, early=True)
+
+
+@pytest.mark.parametrize("transpose", [0, -14])  # a high voice (G4 area) and a low one
+def test_harmony_keeps_out_of_the_singers_register(transpose: int) -> None:
+    from signals import sung_melody
+
+    heard = analyze(Audio(sung_melody(transpose=transpose).samples, 44100))
+    low, high = heard.vocal_range_midi
+    band = arrange(heard, style_from_tags("pop, piano"), knobs=Knobs(), seed=8)
+    keys = next(t for t in band.score.tracks if t.role == "keys")
+    inside = np.mean([low + 2 < n.pitch_midi < high - 2 for n in keys.notes])
+    assert inside < 0.25, (low, high, inside)
