@@ -112,6 +112,24 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument("--data-dir", type=Path, default=None)
     serve.set_defaults(run=_serve)
+
+    keys = sub.add_parser("keys", help="create, list and revoke API keys",
+                          epilog='examples:\n  sideman keys create --name "my app"\n'
+                                 "  sideman keys list\n  sideman keys revoke 3f9c2a1b04de",
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    keys.add_argument("--data-dir", type=Path, default=None, help="where the database is")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    keys_create = keys_sub.add_parser("create", help="make a key and its webhook secret (shown once)")
+    keys_create.add_argument("--name", default="", help="a label to recognise the key by")
+    keys_create.add_argument("--json", action="store_true")
+    keys_create.set_defaults(run=_keys_create)
+    keys_list = keys_sub.add_parser("list", help="the keys (ids, names, dates; never the key)")
+    keys_list.add_argument("--all", action="store_true", help="revoked keys too")
+    keys_list.add_argument("--json", action="store_true")
+    keys_list.set_defaults(run=_keys_list)
+    keys_revoke = keys_sub.add_parser("revoke", help="revoke a key by id")
+    keys_revoke.add_argument("key_id")
+    keys_revoke.set_defaults(run=_keys_revoke)
     return parser
 
 
@@ -189,6 +207,48 @@ def _serve(args: argparse.Namespace) -> int:
 
     serve(_settings(host=args.host, port=args.port, data_dir=args.data_dir))
     return 0
+
+
+def _keys_create(args: argparse.Namespace) -> int:
+    from sideman.tasks import create_key
+
+    created = create_key(_settings(data_dir=args.data_dir), name=args.name)
+    if args.json:
+        print(json.dumps({"key": created.key, "webhook_secret": created.webhook_secret}))
+        return 0
+    print(f"API key:        {created.key}")
+    print(f"webhook secret: {created.webhook_secret}")
+    print("Both are shown this once; keep them somewhere safe.", file=sys.stderr)
+    return 0
+
+
+def _keys_list(args: argparse.Namespace) -> int:
+    from sideman.tasks import list_keys
+
+    found = list_keys(_settings(data_dir=args.data_dir), include_revoked=args.all)
+    if args.json:
+        print(json.dumps([{"id": k.id, "name": k.name,
+                           "created_at": k.created_at.isoformat() if k.created_at else None,
+                           "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None}
+                          for k in found]))
+        return 0
+    for k in found:
+        state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
+        created = f"{k.created_at:%Y-%m-%d %H:%M}" if k.created_at else "?"
+        print(f"{k.id}  {created}  {state:18}  {k.name}")
+    if not found:
+        print("no keys", file=sys.stderr)
+    return 0
+
+
+def _keys_revoke(args: argparse.Namespace) -> int:
+    from sideman.tasks import revoke_key
+
+    if revoke_key(_settings(data_dir=args.data_dir), args.key_id):
+        print(f"revoked {args.key_id}")
+        return 0
+    print(f"error: no active key with id {args.key_id!r}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

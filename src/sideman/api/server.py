@@ -29,6 +29,9 @@ def serve(settings: Settings) -> None:
         key_line = "API key: the one set in SIDEMAN_API_KEY"
     else:
         key_line = f"API key: {local_key.plain}  (kept in {settings.data_dir / 'local-api-key'})"
+        if local_key.source == "created" and local_key.webhook_secret:
+            key_line += (f"\n  webhook secret: {local_key.webhook_secret}  (kept in "
+                         f"{settings.data_dir / 'local-webhook-secret'})")
     log.info("sideman listening on %s", url)
     log.info("%s", key_line)
     sys.stderr.write(f"\n  sideman is running at {url}\n  {key_line}\n\n")

@@ -10,7 +10,7 @@ from pathlib import Path
 from sideman.pipeline import GenerateRequest, StageCallback, StageEvent
 from sideman.settings import Settings
 
-__all__ = ["fake_generate"]
+__all__ = ["fake_generate", "slow_fake_generate"]
 
 _FAKE_MP3 = b"ID3\x04\x00\x00\x00\x00\x00\x00" + bytes(range(256)) * 16
 _FAKE_WAV = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(64)
@@ -67,3 +67,25 @@ def fake_generate(
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     report(StageEvent("complete", 100, json.loads(json.dumps(manifest))))
     return manifest
+
+
+def slow_fake_generate(
+    request: GenerateRequest,
+    *,
+    out_dir: Path,
+    settings: Settings,
+    on_stage: StageCallback | None = None,
+) -> dict:
+    """`fake_generate`, taking about a second per stage: long enough to kill a server
+    mid-task (the restart test runs `sideman serve` with SIDEMAN_PIPELINE pointing here)."""
+    import time
+
+    def slow(event: StageEvent) -> None:
+        time.sleep(SLOW_STAGE_SECONDS)
+        if on_stage is not None:
+            on_stage(event)
+
+    return fake_generate(request, out_dir=out_dir, settings=settings, on_stage=slow)
+
+
+SLOW_STAGE_SECONDS = 0.8

@@ -150,7 +150,7 @@ def suno_status(task: Task) -> str:
         return "SUCCESS"
     if task.status == TaskStatus.FAILED:
         return "GENERATE_AUDIO_FAILED"
-    if task.stage == "first":
+    if task.stage in ("first", "complete"):
         return "FIRST_SUCCESS"
     if task.stage == "text":
         return "TEXT_SUCCESS"
