@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,7 @@ def test_progress_is_plain_lines_when_not_a_terminal() -> None:
 
 def test_progress_is_one_redrawn_bar_with_stage_names_on_a_terminal() -> None:
     stream = _Tty()
-    progress = StageProgress(stream, variations=2)
+    progress = StageProgress(stream, variations=2, tick_seconds=0)
     for stage, percent in EVENTS:
         progress(StageEvent(stage, percent, {}))
     progress.close()
@@ -54,6 +55,18 @@ def test_progress_is_one_redrawn_bar_with_stage_names_on_a_terminal() -> None:
     assert "listening" in frames[1]
     assert "playing take 1/2" in frames[2] and "playing take 2/2" in frames[3]
     assert "100%" in frames[4] and "done" in frames[4] and "░" not in frames[4]
+
+
+def test_the_bar_keeps_ticking_between_stages_and_stops_on_close() -> None:
+    stream = _Tty()
+    progress = StageProgress(stream, variations=1, tick_seconds=0.01)
+    progress(StageEvent("text", 20, {}))
+    time.sleep(0.2)
+    progress.close()
+    written = stream.getvalue()
+    assert written.count("\r") > 3 and written.endswith("\n")
+    time.sleep(0.05)
+    assert stream.getvalue() == written
 
 
 @pytest.mark.parametrize(("label", "symbol"), [

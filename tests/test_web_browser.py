@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 import pytest
@@ -29,6 +30,11 @@ SERVER_START_SECONDS = 30.0
 RESULT_TIMEOUT_MS = 90_000
 
 
+class Server(NamedTuple):
+    base: str
+    data_dir: Path
+
+
 def _missing() -> str | None:
     if not CHROMIUM.exists():
         return f"{CHROMIUM} is missing (Debian package chromium; `make test` installs it as root)"
@@ -40,7 +46,7 @@ def _missing() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def browser():
+def playwright():
     reason = _missing()
     if reason:
         if os.environ.get("CI") == "true":
@@ -49,9 +55,14 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+        yield playwright
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +81,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         base = f"http://127.0.0.1:{port}"
         try:
             _wait_ready(base, process, log_path)
-            yield base
+            yield Server(base, data_dir)
         finally:
             process.terminate()
             try:
@@ -80,13 +91,13 @@ def server(tmp_path_factory: pytest.TempPathFactory):
                 process.wait()
 
 
-def test_page_uploads_a_take_and_plays_the_result(browser, server: str, tmp_path: Path) -> None:
+def test_page_uploads_a_take_and_plays_the_result(browser, server: Server, tmp_path: Path) -> None:
     started = time.perf_counter()
     take = write_audio(tmp_path / "hum.wav", sung_melody(bars=4).samples)
     page = browser.new_page(viewport={"width": 1000, "height": 900})
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(server + "/")
+    page.goto(server.base + "/")
 
     # loopback: the key is in the page, so the key row stays hidden
     assert page.locator("#key-row").is_hidden()
@@ -117,6 +128,9 @@ def test_page_uploads_a_take_and_plays_the_result(browser, server: str, tmp_path
       }).observe(brief, {attributes: true});
     }""")
     page.click("#submit")
+    page.wait_for_selector("#brief:not([hidden])", timeout=RESULT_TIMEOUT_MS)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator("#progress").screenshot(path=str(ARTIFACTS / "web-progress.png"))
     page.wait_for_selector("body[data-results]", timeout=RESULT_TIMEOUT_MS)
     assert page.locator("#error").is_hidden(), page.locator("#error").text_content()
 
@@ -152,11 +166,53 @@ def test_page_uploads_a_take_and_plays_the_result(browser, server: str, tmp_path
     assert first.locator("audio").get_attribute("src") == song_src
 
     assert not errors, errors
-    ARTIFACTS.mkdir(exist_ok=True)
     page.wait_for_timeout(300)
     page.screenshot(path=str(ARTIFACTS / "web-page.png"), full_page=True)
     page.close()
     assert time.perf_counter() - started < 120
+
+
+def test_an_exposed_page_asks_for_a_key_and_never_shows_the_local_one(browser, server: Server) -> None:
+    local_key = (server.data_dir / "local-api-key").read_text().strip()
+    # a request through a proxy is not a loopback request, whatever its peer address
+    context = browser.new_context(extra_http_headers={"X-Forwarded-For": "203.0.113.9"})
+    page = context.new_page()
+    page.goto(server.base + "/")
+    assert local_key not in page.content()
+    assert page.locator("#key-row").is_visible()
+    page.fill("#key", "sm_not-a-key")
+    page.set_input_files("#file", {"name": "take.wav", "mimeType": "audio/wav", "buffer": b"RIFF" + bytes(64)})
+    page.locator("#tags-suggestions button.suggestion").first.click()
+    page.click("#submit")
+    page.wait_for_selector("#error:not([hidden])", timeout=10_000)
+    assert "refused" in page.locator("#error").text_content()
+    context.close()
+
+
+def test_recording_from_the_microphone_becomes_the_take(playwright, server: Server) -> None:
+    browser = playwright.chromium.launch(
+        executable_path=str(CHROMIUM),
+        args=[*CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"],
+    )
+    try:
+        page = browser.new_page()
+        page.goto(server.base + "/")
+        page.click("#record")
+        page.wait_for_selector("#record.recording", timeout=5_000)
+        page.wait_for_timeout(2500)
+        page.click("#record")
+        page.wait_for_selector("#take:not([hidden])", timeout=5_000)
+        assert page.locator("#take-name").text_content().startswith("Recorded take")
+        assert page.locator("#take-audio").get_attribute("src").startswith("blob:")
+        # the recording goes through the upload endpoint like a chosen file
+        page.locator("#tags-suggestions button.suggestion").first.click()
+        with page.expect_response(lambda r: r.url.endswith("/api/common/upload/stream")) as upload:
+            page.click("#submit")
+        assert upload.value.status == 200, upload.value.text()
+        body = upload.value.json()["data"]
+        assert body["mime_type"] in ("audio/webm", "audio/ogg", "audio/mp4"), body
+    finally:
+        browser.close()
 
 
 def _free_port() -> int:

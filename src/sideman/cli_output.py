@@ -11,6 +11,7 @@ run, the readable summary of an analysis, and the `--plot` picture.
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,42 +35,68 @@ class PlotUnavailable(SidemanError):
 class StageProgress:
     """A `generate()` stage callback that reports on `stream`.
 
-    On a terminal (``stream.isatty()``) one line is redrawn: a bar, the percentage, and
-    what is happening now ("listening", "playing take 2/3"). Elsewhere (a pipe, a log
-    file) each stage prints one plain line, ``[   1.9s]   8% analysis``, which scripts
-    can read. Call close() when generate() returns or fails.
+    On a terminal (``stream.isatty()``) one line is redrawn: a bar, the percentage, what
+    is happening now ("listening", "the band is playing take 2/3") and the time so far,
+    ticking between stages. Elsewhere (a pipe, a log file) each stage prints one plain
+    line, ``[   1.9s]   8% analysis``, which scripts can read. Call close() when
+    generate() returns or fails.
     """
 
-    def __init__(self, stream: TextIO, *, variations: int, tty: bool | None = None) -> None:
+    def __init__(self, stream: TextIO, *, variations: int, tty: bool | None = None,
+                 tick_seconds: float = 0.25) -> None:
         self._stream = stream
         self._variations = max(1, variations)
         self._tty = stream.isatty() if tty is None else tty
+        self._tick_seconds = tick_seconds
         self._started = time.perf_counter()
         self._takes_done = 0
-        self._drawn = False
+        self._state: tuple[int, str] | None = None  # (percent, what is happening now)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
 
     def __call__(self, event) -> None:  # event: sideman.pipeline.StageEvent
-        elapsed = time.perf_counter() - self._started
         if event.stage in ("first", "render", "complete"):
             self._takes_done += 1
         if not self._tty:
+            elapsed = time.perf_counter() - self._started
             self._stream.write(f"[{elapsed:6.1f}s] {event.progress:3d}% {event.stage}\n")
             self._stream.flush()
             return
-        filled = round(_BAR_WIDTH * max(0, min(100, event.progress)) / 100)
+        with self._lock:
+            self._state = (max(0, min(100, event.progress)), self._doing(event.stage))
+            self._draw()
+        if self._ticker is None and event.stage != "complete" and self._tick_seconds > 0:
+            self._ticker = threading.Thread(target=self._tick, name="sideman-progress", daemon=True)
+            self._ticker.start()
+
+    def close(self) -> None:
+        """Stop ticking and end the redrawn line (a no-op for plain lines)."""
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
+            self._ticker = None
+        with self._lock:
+            if self._tty and self._state is not None:
+                self._stream.write("\n")
+                self._stream.flush()
+                self._state = None
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self._tick_seconds):
+            with self._lock:
+                if self._state is not None:
+                    self._draw()
+
+    def _draw(self) -> None:
+        percent, doing = self._state  # type: ignore[misc]
+        elapsed = time.perf_counter() - self._started
+        filled = round(_BAR_WIDTH * percent / 100)
         bar = "█" * filled + "░" * (_BAR_WIDTH - filled)
-        line = f"{bar} {event.progress:3d}%  {self._doing(event.stage)}  {elapsed:5.1f}s"
+        line = f"{bar} {percent:3d}%  {doing}  {elapsed:5.1f}s"
         columns = shutil.get_terminal_size((100, 20)).columns
         self._stream.write("\r\x1b[2K" + line[: max(10, columns - 1)])
         self._stream.flush()
-        self._drawn = True
-
-    def close(self) -> None:
-        """End the redrawn line (a no-op for plain lines)."""
-        if self._tty and self._drawn:
-            self._stream.write("\n")
-            self._stream.flush()
-            self._drawn = False
 
     def _doing(self, stage: str) -> str:
         if stage == "ingest":

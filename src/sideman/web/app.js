@@ -255,6 +255,14 @@
     complete: "Done.",
   };
 
+  // what the band is doing after a stage event: `text` starts take 1, `first` take 2...
+  function playingText(stage, takes) {
+    if (stage === "text") { return "The band is playing take 1 of " + takes + "…"; }
+    if (stage === "first" && takes === 2) { return "The band is playing take 2 of 2…"; }
+    if (stage === "first" || stage === "render") { return "The band is playing the other takes…"; }
+    return null;
+  }
+
   function setStage(stage, progress, detail) {
     $("progress").hidden = false;
     const order = Array.from($("stages").children).map((li) => li.dataset.stage);
@@ -321,6 +329,7 @@
         body: JSON.stringify(requestBody(upload.data.file_url)),
       });
       const taskId = submitted.data.task_id;
+      const takes = Number($("variations").value);
       document.body.dataset.taskId = taskId;
       for (;;) {
         const status = (await api("/api/generate/status/" + encodeURIComponent(taskId))).data;
@@ -331,7 +340,7 @@
           setStage("queue", status.progress);
         } else {
           const stage = STAGE_OF[status.stage] || "listen";
-          setStage(stage, status.progress, status.stage === "text" ? STAGE_TEXT.text : null);
+          setStage(stage, status.progress, playingText(status.stage, takes));
         }
         await sleep(POLL_MS);
       }
