@@ -168,6 +168,10 @@ def test_page_uploads_a_take_and_plays_the_result(browser, server: Server, tmp_p
     assert not errors, errors
     page.wait_for_timeout(300)
     page.screenshot(path=str(ARTIFACTS / "web-page.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    page.wait_for_timeout(300)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=str(ARTIFACTS / "web-page-phone.png"), full_page=True)
     page.close()
     assert time.perf_counter() - started < 120
 

@@ -407,7 +407,7 @@
     timeline.append(canvas);
     card.append(timeline);
 
-    const view = { item, audio, canvas, peaks: null, duration: item.duration || 0, mode: "song" };
+    const view = { item, audio, canvas, peaks: null, failed: false, duration: item.duration || 0, mode: "song" };
     const draw = () => drawTimeline(view);
 
     async function switchTo(mode) {
@@ -423,8 +423,12 @@
       switcher.querySelectorAll("button").forEach((b) => b.setAttribute("aria-checked", String(b.dataset.mode === mode)));
       card.dataset.mode = mode;
       view.peaks = null;
+      view.failed = false;
       draw();
-      view.peaks = await peaksOf(sources[mode]);
+      const peaks = await peaksOf(sources[mode]);
+      if (view.mode !== mode) { return; }
+      view.peaks = peaks;
+      view.failed = !peaks;
       draw();
     }
 
@@ -443,9 +447,11 @@
     });
     new ResizeObserver(draw).observe(timeline);
     peaksOf(sources.song).then((peaks) => {
+      if (view.mode !== "song") { return; }
       view.peaks = peaks;
+      view.failed = !peaks;
       if (peaks && peaks.duration) { view.duration = peaks.duration; }
-      canvas.dataset.decoded = "true";
+      canvas.dataset.decoded = String(Boolean(peaks));
       draw();
     });
 
@@ -582,7 +588,7 @@
       }
     } else {
       g.fillStyle = "#999";
-      g.fillText("decoding the waveform…", 8, mid);
+      g.fillText(view.failed ? "this browser could not decode the audio for a waveform" : "decoding the waveform…", 8, mid);
     }
 
     // chord chart
