@@ -4,11 +4,15 @@ and the web page all come through here; the task store decides *when* it runs.""
 from __future__ import annotations
 
 import hashlib
+import heapq
+import itertools
 import json
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,10 +117,10 @@ def generate(
     # the stages are heavy imports; importing this module stays cheap for the service
     from sideman.analysis import analyze
     from sideman.arrangement import Knobs, arrange
-    from sideman.deliver import variation_entry, write_manifest, write_variation_files
+    from sideman.deliver import variation_entry, write_manifest
     from sideman.ingest import load
     from sideman.music import Key
-    from sideman.render import find_soundfont, render_variation
+    from sideman.render import find_soundfont
     from sideman.style import style_from_tags
 
     def report(stage: str, progress: int, manifest: dict) -> None:
@@ -176,32 +180,228 @@ def generate(
 
     soundfont = find_soundfont(settings.soundfont_path)
     manifest["soundfont"] = {"name": soundfont.name, "path": str(soundfont.path), "license": soundfont.license}
-    for i, (arrangement, (origin, duration)) in enumerate(zip(arrangements, spans, strict=True)):
-        with _timed(timings, "render"):
-            rendered = render_variation(
-                arrangement.score, voice=audio.samples, voice_sample_rate_hz=audio.sample_rate_hz,
-                soundfont=soundfont, sample_rate_hz=settings.sample_rate_hz, origin_seconds=origin,
-                duration_seconds=duration, duck_depth_db=1.0 + 4.0 * request.audio_weight,
-                target_loudness_lufs=settings.target_loudness_lufs,
-                true_peak_ceiling_dbtp=settings.true_peak_ceiling_dbtp,
+    title = request.title or Path(request.audio_path).stem
+    render_started = time.perf_counter()
+    longest = max(d for _, d in spans)
+    # two variations' audio at once only where it fits in memory (see _OVERLAP_MAX_SECONDS)
+    overlap = longest <= _OVERLAP_MAX_SECONDS
+    with _PriorityPool(_WORKERS) as pool:
+        jobs = [
+            _VariationJob(
+                pool, i, arrangement=a, origin_seconds=o, duration_seconds=d, audio=audio, soundfont=soundfont,
+                settings=settings, out_dir=out_dir, title=title, melody=analysis.notes,
+                duck_depth_db=1.0 + 4.0 * request.audio_weight,
             )
-        with _timed(timings, "deliver"):
-            files = write_variation_files(
-                out_dir, folder=f"v{i + 1}", arrangement=arrangement, rendered=rendered, origin_seconds=origin,
-                title=request.title or Path(request.audio_path).stem, melody=analysis.notes,
-                mp3_bitrate_kbps=settings.mp3_bitrate_kbps,
-            )
+            for i, (a, (o, d)) in enumerate(zip(arrangements, spans, strict=True))
+        ]
+        for job in jobs:
+            job.start_score_files()
+        if overlap:  # the next variation synthesizes as soon as the synthesizer is free
+            for job, nxt in zip(jobs, jobs[1:], strict=False):
+                job.synthesized.add_done_callback(lambda _f, nxt=nxt: nxt.start())
+        jobs[0].start()
+        for i, job in enumerate(jobs):
+            job.delivered.result()  # raises the first error of this variation
+            if not overlap and i + 1 < len(jobs):
+                jobs[i + 1].start()
             manifest["variations"][i] = variation_entry(
-                arrangement=arrangement, rendered=rendered, origin_seconds=origin, duration_seconds=duration,
-                files=files, input_digest=digest,
+                arrangement=job.arrangement, rendered=job.rendered, origin_seconds=job.origin_seconds,
+                duration_seconds=job.duration_seconds, files=job.files, input_digest=digest,
             )
+            job.rendered = None  # let this variation's audio go
+            timings["render"] = job.render_seconds + (timings["render"] if i else 0.0)
+            timings["deliver"] = time.perf_counter() - render_started - timings["render"]
             manifest["timings_seconds"] = _rounded(timings, started)
             write_manifest(out_dir, manifest)
-        done = i + 1 == len(arrangements)
-        report("complete" if done else "first" if i == 0 else "render",
-               100 if done else 20 + int(80 * (i + 1) / len(arrangements)), manifest)
+            done = i + 1 == len(arrangements)
+            report("complete" if done else "first" if i == 0 else "render",
+                   100 if done else 20 + int(80 * (i + 1) / len(arrangements)), manifest)
     log.info("generated %d variation(s) in %.2f s", len(arrangements), time.perf_counter() - started)
     return manifest
+
+
+#: threads that render and write: the machine's two cores (LAME, pedalboard, numpy and
+#: tinysoundfont work outside the GIL)
+_WORKERS = 2
+#: variations overlap (the next one synthesizes while this one is mixed and encoded)
+#: only up to this output length; longer ones go one at a time, so that memory holds one
+#: variation's audio (8 minutes of stereo float32 is 170 MB an array)
+_OVERLAP_MAX_SECONDS = 150.0
+
+
+class _VariationJob:
+    """One variation as a chain of tasks on the pool, each at priority (variation, step):
+    synthesis -> mix -> the two masters (in parallel) -> the MP3s, WAVs (in parallel);
+    MIDI, chart and cover need no audio and run whenever a worker is idle. Earlier
+    variations win every tie for a worker, so variation 1 is finished first."""
+
+    def __init__(self, pool: _PriorityPool, index: int, *, arrangement, origin_seconds: float,
+                 duration_seconds: float, audio, soundfont, settings: Settings, out_dir: Path, title: str,
+                 melody, duck_depth_db: float) -> None:
+        self.pool, self.index, self.arrangement = pool, index, arrangement
+        self.origin_seconds, self.duration_seconds = origin_seconds, duration_seconds
+        self.audio, self.soundfont, self.settings = audio, soundfont, settings
+        self.out_dir, self.title, self.melody, self.duck_depth_db = out_dir, title, melody, duck_depth_db
+        self.folder = f"v{index + 1}"
+        self.synthesized: Future = Future()
+        self.delivered: Future = Future()
+        self.rendered = None
+        self.files: dict | None = None
+        self.render_seconds = 0.0
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._mixed = None
+        self._masters: dict[str, object] = {}
+
+    # the chain ------------------------------------------------------------------------
+    def start_score_files(self) -> None:
+        from sideman.deliver import variation_file_jobs
+
+        for _, job in variation_file_jobs(self.out_dir, folder=self.folder, arrangement=self.arrangement,
+                                          rendered=None, origin_seconds=self.origin_seconds, title=self.title,
+                                          melody=self.melody, mp3_bitrate_kbps=self.settings.mp3_bitrate_kbps):
+            self._add_pending()
+            self._submit(9, job, then=self._one_done)
+
+    def start(self) -> None:
+        self._add_pending()
+        self._submit(0, self._synthesize, then=self._mix)
+
+    def _synthesize(self):
+        from sideman.render import render_stems
+
+        started = time.perf_counter()
+        stems = render_stems(self.arrangement.score, soundfont=self.soundfont,
+                             sample_rate_hz=self.settings.sample_rate_hz, origin_seconds=self.origin_seconds,
+                             duration_seconds=self.duration_seconds)
+        self.render_seconds += time.perf_counter() - started
+        self.synthesized.set_result(None)
+        return stems
+
+    def _mix(self, stems) -> None:
+        def run():
+            from sideman.render import mix_variation
+
+            started = time.perf_counter()
+            mixed = mix_variation(stems, score=self.arrangement.score, voice=self.audio.samples,
+                                  voice_sample_rate_hz=self.audio.sample_rate_hz,
+                                  sample_rate_hz=self.settings.sample_rate_hz, origin_seconds=self.origin_seconds,
+                                  duck_depth_db=self.duck_depth_db)
+            stems.clear()
+            self.render_seconds += time.perf_counter() - started
+            return mixed
+
+        self._submit(1, run, then=self._master)
+
+    def _master(self, mixed) -> None:
+        from sideman.render import master_instrumental, master_song
+
+        self._mixed = mixed
+        targets = {"sample_rate_hz": self.settings.sample_rate_hz,
+                   "target_loudness_lufs": self.settings.target_loudness_lufs,
+                   "true_peak_ceiling_dbtp": self.settings.true_peak_ceiling_dbtp}
+        def run(step):
+            started = time.perf_counter()
+            result = step(mixed, **targets)
+            with self._lock:
+                self.render_seconds += time.perf_counter() - started
+            return result
+
+        for name, step in (("song", master_song), ("instrumental", master_instrumental)):
+            self._submit(2, lambda step=step: run(step),
+                         then=lambda result, name=name: self._mastered(name, result))
+
+    def _mastered(self, name: str, result) -> None:
+        with self._lock:
+            self._masters[name] = result
+            if len(self._masters) < 2:
+                return
+        from sideman.deliver import variation_file_jobs, variation_files
+        from sideman.render import assemble
+
+        rendered = assemble(self._mixed, instrumental=self._masters["instrumental"], song=self._masters["song"],
+                            soundfont=self.soundfont, sample_rate_hz=self.settings.sample_rate_hz)
+        self._mixed, self._masters = None, {}
+        self.rendered = rendered
+        self.files = variation_files(self.folder, stem_roles=tuple(rendered.stems))
+        jobs = variation_file_jobs(self.out_dir, folder=self.folder, arrangement=self.arrangement, rendered=rendered,
+                                   origin_seconds=self.origin_seconds, title=self.title, melody=self.melody,
+                                   mp3_bitrate_kbps=self.settings.mp3_bitrate_kbps)
+        for name, job in jobs:
+            if name == "score_files":
+                continue  # started before the audio existed
+            self._add_pending()
+            self._submit(3, job, then=self._one_done)
+        self._one_done(None)  # the synth -> mix -> master chain itself
+
+    # bookkeeping ----------------------------------------------------------------------
+    def _add_pending(self) -> None:
+        with self._lock:
+            self._pending += 1
+
+    def _one_done(self, _result) -> None:
+        with self._lock:
+            self._pending -= 1
+            finished = self._pending == 0 and self.files is not None
+        if finished and not self.delivered.done():
+            self.delivered.set_result(None)
+
+    def _submit(self, step: int, fn, *, then) -> None:
+        def run() -> None:
+            if self.delivered.done():
+                return  # an earlier step failed
+            try:
+                result = fn()
+                then(result)
+            except BaseException as error:  # noqa: BLE001 - handed to the waiting caller
+                if not self.delivered.done():
+                    self.delivered.set_exception(error)
+                if not self.synthesized.done():
+                    self.synthesized.set_exception(error)
+
+        self.pool.submit((self.index, step), run)
+
+
+class _PriorityPool:
+    """Worker threads taking the ready task with the lowest priority tuple first
+    (ties: first come). A context manager: leaving it waits for the workers."""
+
+    def __init__(self, workers: int) -> None:
+        self._heap: list[tuple[tuple[int, int], int, Callable[[], None]]] = []
+        self._counter = itertools.count()
+        self._ready = threading.Condition()
+        self._closed = False
+        self._threads = [threading.Thread(target=self._work, name=f"sideman-render-{i}", daemon=True)
+                         for i in range(workers)]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, priority: tuple[int, int], fn: Callable[[], None]) -> None:
+        with self._ready:
+            heapq.heappush(self._heap, (priority, next(self._counter), fn))
+            self._ready.notify()
+
+    def _work(self) -> None:
+        while True:
+            with self._ready:
+                while not self._heap and not self._closed:
+                    self._ready.wait()
+                if not self._heap:
+                    return
+                _, _, fn = heapq.heappop(self._heap)
+            fn()
+
+    def __enter__(self) -> _PriorityPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._ready:
+            self._closed = True
+            if exc[0] is not None:
+                self._heap.clear()
+            self._ready.notify_all()
+        for thread in self._threads:
+            thread.join()
 
 
 #: seconds the last notes ring after the band's final bar

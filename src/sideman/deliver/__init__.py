@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from sideman.arrangement import Arrangement
@@ -17,7 +18,16 @@ from sideman.deliver.midi import write_midi
 from sideman.music import Note
 from sideman.render import RenderedVariation, encode_mp3, write_wav
 
-__all__ = ["variation_entry", "write_manifest", "write_variation_files"]
+__all__ = [
+    "variation_entry",
+    "variation_file_jobs",
+    "variation_files",
+    "write_manifest",
+    "write_variation_files",
+]
+
+#: one variation's files that need no audio, and each audio file: (name, job) pairs
+FileJob = tuple[str, Callable[[], None]]
 
 
 def write_variation_files(
@@ -31,43 +41,82 @@ def write_variation_files(
     melody: tuple[Note, ...],
     mp3_bitrate_kbps: int,
 ) -> dict[str, object]:
-    """Write one variation's files under out_dir/folder; returns the manifest `files`
-    map (paths relative to out_dir)."""
+    """Write one variation's files under out_dir/folder, one after another; returns the
+    manifest `files` map (paths relative to out_dir). `variation_file_jobs` gives the
+    same work as independent jobs for a thread pool."""
+    for _, job in variation_file_jobs(
+        out_dir, folder=folder, arrangement=arrangement, rendered=rendered,
+        origin_seconds=origin_seconds, title=title, melody=melody, mp3_bitrate_kbps=mp3_bitrate_kbps,
+    ):
+        job()
+    return variation_files(folder, stem_roles=tuple(rendered.stems))
+
+
+def variation_file_jobs(
+    out_dir: Path,
+    *,
+    folder: str,
+    arrangement: Arrangement,
+    rendered: RenderedVariation | None,
+    origin_seconds: float,
+    title: str,
+    melody: tuple[Note, ...],
+    mp3_bitrate_kbps: int,
+) -> list[FileJob]:
+    """The writes of one variation as independent jobs, the slowest first: the two MP3
+    encodes (LAME releases the GIL, so they run in parallel threads), the WAVs, then
+    MIDI, chord chart and cover. With rendered=None, only the jobs that need no audio
+    (MIDI, chart, cover), which can run before the audio exists."""
     base = out_dir / folder
     (base / "stems").mkdir(parents=True, exist_ok=True)
-    rate = rendered.sample_rate_hz
-    files: dict[str, object] = {}
-
-    def rel(name: str) -> str:
-        return f"{folder}/{name}"
-
-    encode_mp3(base / "song.mp3", rendered.song, sample_rate_hz=rate, bitrate_kbps=mp3_bitrate_kbps)
-    files["song_mp3"] = rel("song.mp3")
-    encode_mp3(base / "instrumental.mp3", rendered.instrumental, sample_rate_hz=rate, bitrate_kbps=mp3_bitrate_kbps)
-    files["instrumental_mp3"] = rel("instrumental.mp3")
-    write_wav(base / "instrumental.wav", rendered.instrumental, sample_rate_hz=rate, bits=16)
-    files["instrumental_wav"] = rel("instrumental.wav")
-    write_midi(arrangement.score, base / "arrangement.mid", origin_seconds=origin_seconds, title=title)
-    files["midi"] = rel("arrangement.mid")
+    jobs: list[FileJob] = []
+    if rendered is not None:
+        rate = rendered.sample_rate_hz
+        jobs += [
+            ("song_mp3", lambda: encode_mp3(base / "song.mp3", rendered.song, sample_rate_hz=rate,
+                                            bitrate_kbps=mp3_bitrate_kbps)),
+            ("instrumental_mp3", lambda: encode_mp3(base / "instrumental.mp3", rendered.instrumental,
+                                                    sample_rate_hz=rate, bitrate_kbps=mp3_bitrate_kbps)),
+            ("wavs", lambda: _write_wavs(base, rendered)),
+        ]
     score = arrangement.score
-    chart = chart_json(arrangement.form.chords, key=score.key.label, meter=score.grid.meter,
-                       tempo_bpm=score.grid.tempo_bpm)
-    (base / "chords.json").write_text(json.dumps(chart, indent=1))
-    files["chords_json"] = rel("chords.json")
-    (base / "chords.txt").write_text(lead_sheet(arrangement.form.chords, title=title, key=score.key.label,
-                                                meter=score.grid.meter, tempo_bpm=score.grid.tempo_bpm))
-    files["lead_sheet"] = rel("chords.txt")
-    subtitle = f"{score.key.label} · {score.grid.tempo_bpm:.0f} bpm · {arrangement.style.genre} · take {arrangement.variation + 1}"
-    draw_cover(base / "cover.jpg", title=title, subtitle=subtitle, moods=arrangement.style.moods,
-               genre=arrangement.style.genre, notes=melody, variation=arrangement.variation)
-    files["cover"] = rel("cover.jpg")
-    stems = {}
+
+    def score_files() -> None:
+        write_midi(score, base / "arrangement.mid", origin_seconds=origin_seconds, title=title)
+        chart = chart_json(arrangement.form.chords, key=score.key.label, meter=score.grid.meter,
+                           tempo_bpm=score.grid.tempo_bpm)
+        (base / "chords.json").write_text(json.dumps(chart, indent=1))
+        (base / "chords.txt").write_text(lead_sheet(arrangement.form.chords, title=title, key=score.key.label,
+                                                    meter=score.grid.meter, tempo_bpm=score.grid.tempo_bpm))
+        subtitle = (f"{score.key.label} · {score.grid.tempo_bpm:.0f} bpm · {arrangement.style.genre}"
+                    f" · take {arrangement.variation + 1}")
+        draw_cover(base / "cover.jpg", title=title, subtitle=subtitle, moods=arrangement.style.moods,
+                   genre=arrangement.style.genre, notes=melody, variation=arrangement.variation)
+
+    jobs.append(("score_files", score_files))
+    return jobs
+
+
+def variation_files(folder: str, *, stem_roles: tuple[str, ...]) -> dict[str, object]:
+    """The manifest `files` map of one variation (paths relative to the output folder)."""
+    return {
+        "song_mp3": f"{folder}/song.mp3",
+        "instrumental_mp3": f"{folder}/instrumental.mp3",
+        "instrumental_wav": f"{folder}/instrumental.wav",
+        "midi": f"{folder}/arrangement.mid",
+        "chords_json": f"{folder}/chords.json",
+        "lead_sheet": f"{folder}/chords.txt",
+        "cover": f"{folder}/cover.jpg",
+        "stems": {role: f"{folder}/stems/{role}.wav" for role in stem_roles},
+    }
+
+
+def _write_wavs(base: Path, rendered: RenderedVariation) -> None:
+    rate = rendered.sample_rate_hz
+    write_wav(base / "instrumental.wav", rendered.instrumental, sample_rate_hz=rate, bits=16)
     for role, audio in rendered.stems.items():
         # 24-bit: the stems sum to the pre-master instrumental far below -40 dB of error
         write_wav(base / "stems" / f"{role}.wav", audio, sample_rate_hz=rate, bits=24)
-        stems[role] = rel(f"stems/{role}.wav")
-    files["stems"] = stems
-    return files
 
 
 def variation_entry(

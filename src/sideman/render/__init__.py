@@ -25,22 +25,27 @@ from sideman.render.master import (
     measure_loudness_lufs,
     measure_true_peak_dbtp,
 )
-from sideman.render.mix import Mix, mix, pan_gains
+from sideman.render.mix import REVERB_STEM, Mix, mix, pan_gains
 from sideman.render.soundfonts import SoundFont, SoundFontNotFound, find_soundfont
 from sideman.render.synth import render_stems, render_track
 
 __all__ = [
     "Mastered",
     "Mix",
+    "REVERB_STEM",
     "RenderedVariation",
+    "assemble",
     "SoundFont",
     "SoundFontNotFound",
     "encode_mp3",
     "find_soundfont",
     "master",
+    "master_instrumental",
+    "master_song",
     "measure_loudness_lufs",
     "measure_true_peak_dbtp",
     "mix",
+    "mix_variation",
     "pan_gains",
     "render_stems",
     "render_track",
@@ -56,8 +61,8 @@ class RenderedVariation:
     """One arrangement rendered. Arrays are [shape=(n, 2), dtype=float32], sample 0 =
     score time `origin_seconds` of the call.
 
-    stems: role -> pre-master stem (mixed: gain, pan, reverb, bus compression); they sum
-        to `instrumental_premaster`.
+    stems: role -> pre-master stem (mixed: gain, pan, bus compression), plus the shared
+        reverb's return as the stem "reverb"; they sum to `instrumental_premaster`.
     instrumental: the mastered accompaniment; song: the mastered voice + accompaniment.
     *_loudness_lufs: integrated loudness (BS.1770) of the masters; *_true_peak_dbtp:
         their 4x-oversampled true peaks.
@@ -129,36 +134,89 @@ def render_variation(
         duration_seconds=duration_seconds,
     )
     t1 = time.perf_counter()
+    mixed = mix_variation(
+        stems,
+        score=score,
+        voice=voice,
+        voice_sample_rate_hz=voice_sample_rate_hz,
+        sample_rate_hz=sample_rate_hz,
+        origin_seconds=origin_seconds,
+        duck_depth_db=duck_depth_db,
+    )
+    del stems
+    t2 = time.perf_counter()
+    targets = {
+        "target_loudness_lufs": target_loudness_lufs,
+        "true_peak_ceiling_dbtp": true_peak_ceiling_dbtp,
+    }
+    instrumental = master_instrumental(mixed, sample_rate_hz=sample_rate_hz, **targets)
+    song = (
+        master_song(mixed, sample_rate_hz=sample_rate_hz, **targets)
+        if voice is not None
+        else instrumental
+    )
+    t3 = time.perf_counter()
+    logger.info(
+        "rendered %.1f s: synth %.2f s, mix %.2f s, master %.2f s",
+        duration_seconds,
+        t1 - t0,
+        t2 - t1,
+        t3 - t2,
+    )
+    return assemble(mixed, instrumental=instrumental, song=song, soundfont=soundfont,
+                    sample_rate_hz=sample_rate_hz)
+
+
+def mix_variation(
+    stems: dict[str, np.ndarray],
+    *,
+    score: Score,
+    voice: np.ndarray | None,
+    voice_sample_rate_hz: int,
+    sample_rate_hz: int,
+    origin_seconds: float,
+    duck_depth_db: float,
+) -> Mix:
+    """The mix step of `render_variation` (same parameters): consumes `stems` (the dict
+    is emptied and its arrays are reused), resamples the voice if needed."""
     resampled = (
         None
         if voice is None
         else _resample(voice, from_hz=voice_sample_rate_hz, to_hz=sample_rate_hz)
     )
-    mixed = mix(
+    return mix(
         stems,
+        consume_stems=True,
         tracks=score.tracks,
         voice=resampled,
         sample_rate_hz=sample_rate_hz,
         voice_offset_samples=round(-origin_seconds * sample_rate_hz),
         duck_depth_db=duck_depth_db,
     )
-    t2 = time.perf_counter()
-    targets = {
-        "sample_rate_hz": sample_rate_hz,
-        "target_loudness_lufs": target_loudness_lufs,
-        "true_peak_ceiling_dbtp": true_peak_ceiling_dbtp,
-    }
-    instrumental = master(mixed.instrumental_premaster, **targets)
-    song = master(mixed.song_premaster, **targets) if voice is not None else instrumental
-    t3 = time.perf_counter()
+
+
+def master_instrumental(mixed: Mix, *, sample_rate_hz: int, **targets: float) -> Mastered:
+    """The instrumental master (a new array; the pre-master stays for the stems' check).
+    targets: target_loudness_lufs, true_peak_ceiling_dbtp as for `master`."""
+    return master(
+        mixed.instrumental_premaster,
+        sample_rate_hz=sample_rate_hz,
+        loudness_lufs=mixed.instrumental_loudness_lufs,
+        **targets,
+    )
+
+
+def master_song(mixed: Mix, *, sample_rate_hz: int, **targets: float) -> Mastered:
+    """The song master, made in the song pre-master's memory (it is not kept)."""
+    return master(mixed.song_premaster, sample_rate_hz=sample_rate_hz, in_place=True, **targets)
+
+
+def assemble(
+    mixed: Mix, *, instrumental: Mastered, song: Mastered, soundfont: SoundFont, sample_rate_hz: int
+) -> RenderedVariation:
+    """The RenderedVariation of a mix and its two masters."""
     logger.info(
-        "rendered %.1f s (%d stems): synth %.2f s, mix %.2f s, master %.2f s; "
-        "instrumental %.1f LUFS %.1f dBTP, song %.1f LUFS %.1f dBTP",
-        duration_seconds,
-        len(stems),
-        t1 - t0,
-        t2 - t1,
-        t3 - t2,
+        "masters: instrumental %.1f LUFS %.1f dBTP, song %.1f LUFS %.1f dBTP",
         instrumental.loudness_lufs,
         instrumental.true_peak_dbtp,
         song.loudness_lufs,

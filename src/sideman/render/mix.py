@@ -3,16 +3,18 @@ compressor, the balance against the voice, and gentle ducking under the voice.
 
 Signal flow (all stereo, float32)::
 
-    stem ─ gain_db, pan ─┬──────────────────────────────┐
-                         └─ send ─ shared reverb ─ return ┴─► bus compressor ─► balance
-    instrumental_premaster = Σ stems                (× headroom trim)
+    stem ─ gain_db, pan ─┬────────────────────────────────────┐
+                         └─ send ─► reverb bus ─► "reverb" stem ┴─► bus compressor ─► balance
+    instrumental_premaster = Σ stems (the reverb return is a stem)      (× headroom trim)
     song_premaster = voice (mono, both channels) + Σ stems × duck gain   (× headroom trim)
 
-Linear steps commute with the sum, and the compressor's and the duck's gains are
-computed once (from the bus, from the voice) and applied to every stem, so the
-processed stems add up to the instrumental exactly. The reverb is linear (Freeverb,
-no freeze), so running it on each stem's send gives each stem its own share of the
-one shared return. The instrumental is not ducked: it is for singing over.
+One reverb for the whole band, as on a console: the sends are summed into one bus and
+its return is delivered as its own stem (``stems/reverb.wav``), the way studios print
+an effects return, instead of running one reverb per stem (4-6x the work). Linear
+steps commute with the sum, and the compressor's and the duck's gains are computed
+once (from the bus, from the voice) and applied to every stem, so the processed stems
+add up to the instrumental exactly. The instrumental is not ducked: it is for singing
+over. Everything runs in float32, in place where the caller allows it.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from sideman.errors import InvalidField
 from sideman.music.model import Track
 from sideman.render.master import measure_loudness_lufs
 
-__all__ = ["Mix", "mix", "pan_gains"]
+__all__ = ["REVERB_STEM", "Mix", "mix", "pan_gains"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +52,10 @@ _DUCK_FULL_WITHIN_DB = 6.0
 _DUCK_NONE_BELOW_DB = 24.0
 _DUCK_ATTACK_MS = 30.0
 _DUCK_RELEASE_MS = 300.0
+#: the role name of the shared reverb's return among the stems
+REVERB_STEM = "reverb"
+#: samples processed at a time by the block-wise steps
+_BLOCK_SAMPLES = 1 << 18
 #: accompaniment loudness when there is no voice to balance against
 _ALONE_LOUDNESS_LUFS = -20.0
 
@@ -65,6 +71,8 @@ class Mix:
     duck_gain_db: np.ndarray [shape=(n,)], <= 0, the gain on the accompaniment in the song.
     instrumental_trim_db, song_trim_db: the headroom trims applied last (<= 0), so that
         song_premaster = 10**(song_trim_db/20) * (voice + Σ stems_before_trim × duck).
+    instrumental_loudness_lufs: integrated loudness of `instrumental_premaster` (known
+        from the balance measurement; -inf for silence), so mastering need not measure it.
     """
 
     stems: dict[str, np.ndarray]
@@ -73,6 +81,7 @@ class Mix:
     duck_gain_db: np.ndarray
     instrumental_trim_db: float
     song_trim_db: float
+    instrumental_loudness_lufs: float
 
 
 def mix(
@@ -86,6 +95,7 @@ def mix(
     reverb_send_db: float = -12.0,
     accompaniment_to_voice_lu: float = -1.0,
     headroom_dbfs: float = -6.0,
+    consume_stems: bool = False,
 ) -> Mix:
     """Mix the rendered stems, and the voice over them.
 
@@ -102,6 +112,9 @@ def mix(
     accompaniment_to_voice_lu : the accompaniment's integrated loudness relative to the
         voice's, before ducking.
     headroom_dbfs : sample-peak ceiling of both premasters (a trim down, never up).
+    consume_stems : the stems are the caller's to give away: they are processed in
+        place and removed from the (mutable) mapping as they are used, so that memory
+        holds one copy of the band. Otherwise the inputs are left untouched.
 
     Returns
     -------
@@ -131,61 +144,73 @@ def mix(
         by_role.setdefault(track.role, track)
 
     processed: dict[str, np.ndarray] = {}
-    for role, stem in stems.items():
+    bus = np.zeros((n, 2), dtype=np.float32)
+    sends = None
+    for role in list(stems):
+        stem = stems.pop(role) if consume_stems else stems[role]  # type: ignore[attr-defined]
         track = by_role.get(role)
         gain_db, pan = (track.gain_db, track.pan) if track else (0.0, 0.0)
         left, right = pan_gains(pan)
         gain = 10.0 ** (gain_db / 20.0)
-        dry = np.asarray(stem, dtype=np.float32) * np.array(
-            [left * gain, right * gain], dtype=np.float32
-        )
+        coefficients = np.array([left * gain, right * gain], dtype=np.float32)
+        if consume_stems and stem.dtype == np.float32 and stem.flags.c_contiguous:
+            stem *= coefficients
+            dry = stem
+        else:
+            dry = np.asarray(stem, dtype=np.float32) * coefficients
+        del stem
+        bus += dry
         send_db = reverb_send_db + _SEND_OFFSET_DB.get(role, 0.0)
-        processed[role] = dry + _reverb_return(dry, send_db=send_db, sample_rate_hz=sample_rate_hz)
+        if send_db > -60.0:
+            if sends is None:
+                sends = np.zeros((n, 2), dtype=np.float32)
+            _accumulate(sends, dry, gain=10.0 ** (send_db / 20.0))
+        processed[role] = dry
+    if sends is not None and np.any(sends):
+        _reverb_in_place(sends, sample_rate_hz=sample_rate_hz)
+        processed[REVERB_STEM] = sends
+        bus += sends
+    del sends
 
-    bus = _sum(processed, n)
     comp = _compressor_gain(bus, sample_rate_hz=sample_rate_hz)
-    for role in processed:
-        processed[role] *= comp[:, None]
+    bus *= comp[:, None]
 
     placed = _place_voice(voice, n=n, offset_samples=voice_offset_samples)
-    bus = _sum(processed, n)
-    balance_db = _balance_db(
+    balance_db, accompaniment_lufs = _balance_db(
         bus,
         placed,
         sample_rate_hz=sample_rate_hz,
         accompaniment_to_voice_lu=accompaniment_to_voice_lu,
     )
     balance = np.float32(10.0 ** (balance_db / 20.0))
-    for role in processed:
-        processed[role] *= balance
     bus *= balance
 
     duck_db = _duck_gain_db(placed, n=n, depth_db=duck_depth_db, sample_rate_hz=sample_rate_hz)
-    song = bus * (10.0 ** (duck_db / 20.0)).astype(np.float32)[:, None]
+    song = bus * _db_to_gain(duck_db)[:, None]
     if placed is not None:
         song += placed[:, None]
+    del placed
     song_trim_db = _trim_db(song, headroom_dbfs)
     song *= np.float32(10.0 ** (song_trim_db / 20.0))
 
     instrumental_trim_db = _trim_db(bus, headroom_dbfs)
     trim = np.float32(10.0 ** (instrumental_trim_db / 20.0))
+    bus *= trim
+    # every stem takes the same chain of gains as the bus: compressor, balance, trim
+    comp *= balance * trim
     for role in processed:
-        processed[role] *= trim
-    instrumental = _sum(processed, n)
+        processed[role] *= comp[:, None]
     logger.debug(
-        "mix: comp to %.1f dB, balance %.1f dB, trims %.1f / %.1f dB",
-        20 * math.log10(max(float(comp.min()), 1e-9)),
-        balance_db,
-        instrumental_trim_db,
-        song_trim_db,
+        "mix: balance %.1f dB, trims %.1f / %.1f dB", balance_db, instrumental_trim_db, song_trim_db
     )
     return Mix(
         stems=processed,
-        instrumental_premaster=instrumental,
-        song_premaster=song.astype(np.float32, copy=False),
-        duck_gain_db=duck_db.astype(np.float32),
+        instrumental_premaster=bus,
+        song_premaster=song,
+        duck_gain_db=duck_db.astype(np.float32, copy=False),
         instrumental_trim_db=instrumental_trim_db,
         song_trim_db=song_trim_db,
+        instrumental_loudness_lufs=accompaniment_lufs + balance_db + instrumental_trim_db,
     )
 
 
@@ -196,32 +221,45 @@ def pan_gains(pan: float) -> tuple[float, float]:
     return math.sqrt(2.0) * math.cos(angle), math.sqrt(2.0) * math.sin(angle)
 
 
-def _reverb_return(dry: np.ndarray, *, send_db: float, sample_rate_hz: int) -> np.ndarray:
-    """This stem's share of the shared reverb's return, (n, 2) float32."""
-    if send_db <= -60.0 or not np.any(dry):
-        return np.zeros_like(dry)
+def _reverb_in_place(sends: np.ndarray, *, sample_rate_hz: int) -> None:
+    """The shared reverb (Freeverb, wet only) over the send bus, (n, 2) float32, in place
+    and in blocks (the reverb keeps its state across blocks; it has no latency)."""
     reverb = pedalboard.Reverb(wet_level=1.0, dry_level=0.0, **_REVERB)
-    send = np.ascontiguousarray((dry * np.float32(10.0 ** (send_db / 20.0))).T)
-    wet = reverb.process(send, float(sample_rate_hz))
-    return np.ascontiguousarray(wet.T, dtype=np.float32)
+    rate = float(sample_rate_hz)
+    for start in range(0, len(sends), _BLOCK_SAMPLES):
+        block = np.ascontiguousarray(sends[start : start + _BLOCK_SAMPLES].T)
+        sends[start : start + _BLOCK_SAMPLES] = reverb.process(block, rate, reset=False).T
 
 
-def _sum(stems: Mapping[str, np.ndarray], n: int) -> np.ndarray:
-    total = np.zeros((n, 2), dtype=np.float32)
-    for stem in stems.values():
-        total += stem
-    return total
+def _accumulate(total: np.ndarray, signal: np.ndarray, *, gain: float) -> None:
+    """total += gain * signal, in blocks (no full-length temporary)."""
+    g = np.float32(gain)
+    for start in range(0, len(total), _BLOCK_SAMPLES):
+        total[start : start + _BLOCK_SAMPLES] += signal[start : start + _BLOCK_SAMPLES] * g
+
+
+def _db_to_gain(gain_db: np.ndarray) -> np.ndarray:
+    return np.power(np.float32(10.0), np.asarray(gain_db, dtype=np.float32) / np.float32(20.0))
 
 
 def _frame_level_db(signal: np.ndarray, *, hop: int) -> np.ndarray:
-    """Mean-square level per hop, dB; signal (n,) or (n, c) -> (ceil(n / hop),)."""
-    power = signal.astype(np.float64) ** 2
-    if power.ndim == 2:
-        power = power.mean(axis=1)
-    frames = -(-len(power) // hop)
-    padded = np.zeros(frames * hop)
-    padded[: len(power)] = power
-    return 10.0 * np.log10(padded.reshape(frames, hop).mean(axis=1) + 1e-12)
+    """Mean-square level per hop, dB; signal (n,) or (n, c) -> (ceil(n / hop),).
+    float32, in blocks."""
+    n = len(signal)
+    frames = -(-n // hop)
+    power = np.zeros(frames, dtype=np.float64)
+    block = max(hop, (_BLOCK_SAMPLES // hop) * hop)
+    for start in range(0, n, block):
+        chunk = np.asarray(signal[start : start + block], dtype=np.float32)
+        squared = chunk * chunk
+        if squared.ndim == 2:
+            squared = squared.mean(axis=1)
+        whole = (len(squared) // hop) * hop
+        first = start // hop
+        power[first : first + whole // hop] = squared[:whole].reshape(-1, hop).mean(axis=1)
+        if whole < len(squared):  # the last, partial frame (zero-padded mean)
+            power[first + whole // hop] = squared[whole:].sum() / hop
+    return 10.0 * np.log10(power + 1e-12)
 
 
 def _smooth(values: np.ndarray, *, attack: float, release: float) -> np.ndarray:
@@ -240,8 +278,14 @@ def _coef(time_ms: float, hop_seconds: float) -> float:
 
 
 def _to_samples(frame_values: np.ndarray, *, hop: int, n: int) -> np.ndarray:
-    centres = (np.arange(len(frame_values)) + 0.5) * hop
-    return np.interp(np.arange(n), centres, frame_values)
+    """Frame values -> per-sample values (n,) float32, linear between frame centres."""
+    centres = (np.arange(len(frame_values), dtype=np.float32) + 0.5) * hop
+    values = np.asarray(frame_values, dtype=np.float32)
+    out = np.empty(n, dtype=np.float32)
+    for start in range(0, n, _BLOCK_SAMPLES):
+        positions = np.arange(start, min(start + _BLOCK_SAMPLES, n), dtype=np.float32)
+        out[start : start + len(positions)] = np.interp(positions, centres, values)
+    return out
 
 
 def _compressor_gain(bus: np.ndarray, *, sample_rate_hz: int) -> np.ndarray:
@@ -260,8 +304,7 @@ def _compressor_gain(bus: np.ndarray, *, sample_rate_hz: int) -> np.ndarray:
     reduction = np.clip(
         (smoothed - threshold) * (1.0 - 1.0 / _COMP_RATIO), 0.0, _COMP_MAX_REDUCTION_DB
     )
-    gain_db = _to_samples(-reduction, hop=hop, n=len(bus))
-    return (10.0 ** (gain_db / 20.0)).astype(np.float32)
+    return _db_to_gain(_to_samples(-reduction, hop=hop, n=len(bus)))
 
 
 def _duck_gain_db(
@@ -270,7 +313,7 @@ def _duck_gain_db(
     """The accompaniment's gain under the voice, dB per sample (n,): -depth_db where the
     voice is near its loud level, 0 where it is silent, smoothed (30 ms / 300 ms)."""
     if placed is None or depth_db == 0 or not np.any(placed):
-        return np.zeros(n)
+        return np.zeros(n, dtype=np.float32)
     hop = max(1, round(_HOP_SECONDS * sample_rate_hz))
     level = _frame_level_db(placed, hop=hop)
     hop_s = hop / sample_rate_hz
@@ -310,25 +353,25 @@ def _balance_db(
     *,
     sample_rate_hz: int,
     accompaniment_to_voice_lu: float,
-) -> float:
-    """Gain that sets the accompaniment's loudness relative to the voice (or to a fixed
-    level without one)."""
+) -> tuple[float, float]:
+    """(gain that sets the accompaniment's loudness relative to the voice, or to a fixed
+    level without one; the accompaniment's loudness before that gain)."""
     accompaniment = measure_loudness_lufs(bus, sample_rate_hz=sample_rate_hz)
     if not math.isfinite(accompaniment):
-        return 0.0
+        return 0.0, accompaniment
     target = _ALONE_LOUDNESS_LUFS
     if placed is not None:
-        # the voice as it is heard: the same signal in both channels
-        voice = measure_loudness_lufs(
-            np.stack([placed, placed], axis=1), sample_rate_hz=sample_rate_hz
-        )
+        # the voice as it is heard: the same signal in both channels, twice the power
+        voice = measure_loudness_lufs(placed, sample_rate_hz=sample_rate_hz)
         if math.isfinite(voice):
-            target = voice + accompaniment_to_voice_lu
-    return target - accompaniment
+            target = voice + 10.0 * math.log10(2.0) + accompaniment_to_voice_lu
+    return target - accompaniment, accompaniment
 
 
 def _trim_db(audio: np.ndarray, headroom_dbfs: float) -> float:
-    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    peak = 0.0
+    for start in range(0, len(audio), _BLOCK_SAMPLES):
+        peak = max(peak, float(np.abs(audio[start : start + _BLOCK_SAMPLES]).max()))
     if peak <= 0.0:
         return 0.0
     return min(0.0, headroom_dbfs - 20.0 * math.log10(peak))

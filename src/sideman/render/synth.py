@@ -1,8 +1,12 @@
 """Score -> one stereo stem per role, with a SoundFont (tinysoundfont).
 
-The loaded synthesizer is cached per (font path, sample rate) per thread: loading
-FluidR3_GM costs ~0.5-0.8 s and ~440 MB, so it stays off the repeat path; a
-tinysoundfont ``Synth`` holds voice state and is not thread-safe, hence one per thread.
+The loaded synthesizer is cached per (font path, sample rate) for the process: loading
+FluidR3_GM costs ~0.5-0.8 s and ~440 MB (tinysoundfont decodes every sample to float32
+and offers no way to share one loaded font between synthesizers), so it is loaded
+once and shared. A tinysoundfont ``Synth`` holds voice state and is not thread-safe,
+so a lock lets one score render at a time; concurrent variations overlap their
+synthesis with the other's mixing and encoding instead (synthesis is ~15% of a
+variation's work), and memory holds one font whatever the number of threads.
 
 Events are placed at exact sample positions: the synthesizer renders in blocks from one
 event to the next (tinysoundfont starts a voice at the first sample of the next render
@@ -42,7 +46,8 @@ _FLUSH_SAMPLES = 2048
 #: simultaneous voices (one note may use several)
 _MAX_VOICES = 256
 
-_local = threading.local()
+_cache: dict[tuple[Path, int], _Loaded] = {}
+_cache_lock = threading.Lock()
 
 
 def render_stems(
@@ -96,18 +101,20 @@ def render_stems(
         )
     n = round(duration_seconds * sample_rate_hz)
     stems: dict[str, np.ndarray] = {}
-    for track in score.tracks:
-        audio = render_track(
-            track,
-            soundfont=soundfont,
-            sample_rate_hz=sample_rate_hz,
-            origin_seconds=origin_seconds,
-            n_samples=n,
-        )
-        if track.role in stems:
-            stems[track.role] += audio
-        else:
-            stems[track.role] = audio
+    loaded = _synth(soundfont, sample_rate_hz)
+    with loaded.lock:  # one score at a time through the shared synthesizer
+        for track in score.tracks:
+            audio = render_track(
+                track,
+                soundfont=soundfont,
+                sample_rate_hz=sample_rate_hz,
+                origin_seconds=origin_seconds,
+                n_samples=n,
+            )
+            if track.role in stems:
+                stems[track.role] += audio
+            else:
+                stems[track.role] = audio
     return stems
 
 
@@ -130,6 +137,13 @@ def render_track(
     if not events:
         return np.zeros((n_samples, 2), dtype=np.float32)
     loaded = _synth(soundfont, sample_rate_hz)
+    with loaded.lock:  # re-entrant: render_stems holds it already
+        return _render_locked(loaded, track, events, n_samples)
+
+
+def _render_locked(
+    loaded: _Loaded, track: Track, events: list[tuple[int, int, int, int]], n_samples: int
+) -> np.ndarray:
     synth = loaded.synth
     channel = _select_program(loaded, track)
     start = min(0, events[0][0])  # pre-roll for notes that began before sample 0
@@ -191,20 +205,20 @@ class _Loaded:
 
     synth: tinysoundfont.Synth
     sfid: int
+    lock: threading.RLock
 
 
 def _synth(soundfont: SoundFont, sample_rate_hz: int) -> _Loaded:
-    """This thread's loaded synthesizer for the font and rate (loaded once)."""
-    cache: dict[tuple[Path, int], _Loaded] | None = getattr(_local, "synths", None)
-    if cache is None:
-        cache = _local.synths = {}
+    """The process's loaded synthesizer for the font and rate (loaded once; hold its
+    lock while rendering)."""
     key = (Path(soundfont.path), int(sample_rate_hz))
-    loaded = cache.get(key)
-    if loaded is None:
-        logger.info("loading SoundFont %s at %d Hz", soundfont.path, sample_rate_hz)
-        synth = tinysoundfont.Synth(gain=0.0, samplerate=int(sample_rate_hz))
-        sfid = synth.sfload(str(soundfont.path), max_voices=_MAX_VOICES)
-        loaded = cache[key] = _Loaded(synth=synth, sfid=sfid)
+    with _cache_lock:
+        loaded = _cache.get(key)
+        if loaded is None:
+            logger.info("loading SoundFont %s at %d Hz", soundfont.path, sample_rate_hz)
+            synth = tinysoundfont.Synth(gain=0.0, samplerate=int(sample_rate_hz))
+            sfid = synth.sfload(str(soundfont.path), max_voices=_MAX_VOICES)
+            loaded = _cache[key] = _Loaded(synth=synth, sfid=sfid, lock=threading.RLock())
     return loaded
 
 
