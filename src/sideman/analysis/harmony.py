@@ -31,6 +31,7 @@ MOTION_WEIGHT = 0.4
 #: emission per beat of sounding: root, other chord tone, other scale tone, outside the key
 TONE_SCORES = (1.1, 1.0, -1.0, -1.5)
 ACCENT = 2.0  # a note starting on the beat counts this much more
+HELD = 1.5  # a note tied over the beat from before (heard against the new beat) counts this much
 TONIC_BONUS = 0.8
 
 
@@ -92,7 +93,9 @@ def _beat_units(grid: BeatGrid, bars: list[tuple[float, float]]) -> tuple[list[t
 
 def emission_scores(notes: tuple[Note, ...], spans: list[tuple[float, float]], chords: list[Chord], key: Key) -> np.ndarray:
     """[shape=(spans, chords)]: how well each chord fits the melody sounding in each
-    span, in beats of sounding (a span is about one beat)."""
+    span, in beats of sounding (a span is about one beat). A note that starts on the
+    span's beat counts ACCENT times, one held over from before HELD times (the ear hears
+    a tied note against the new beat), a passing note between beats once."""
     scale = set(key.scale_pitch_classes)
     root, tone, in_scale, outside = TONE_SCORES
     table = np.zeros((12, len(chords)))
@@ -110,7 +113,9 @@ def emission_scores(notes: tuple[Note, ...], spans: list[tuple[float, float]], c
         sel = overlap > 0
         if not sel.any():
             continue
-        weight = overlap[sel] / length * np.where(np.abs(starts[sel] - a) < 0.15 * length, ACCENT, 1.0)
+        on_beat = np.abs(starts[sel] - a) < 0.15 * length
+        held = starts[sel] < a - 0.15 * length
+        weight = overlap[sel] / length * np.where(on_beat, ACCENT, np.where(held, HELD, 1.0))
         scores[u] = weight @ table[pcs[sel]]
     return scores
 

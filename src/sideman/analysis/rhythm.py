@@ -21,6 +21,8 @@ TIGHTNESS = 600.0
 NOTES_PER_BEAT = 2.2
 FIT_POWER = 4.0
 DENSITY_WIDTH = 1.0
+#: share of an off-beat note's accent given to the beat before it
+OFFBEAT_SHARE = 0.4
 
 
 def onset_envelope(notes: tuple[Note, ...], *, duration_seconds: float) -> np.ndarray:
@@ -157,11 +159,16 @@ def beat_accents(notes: tuple[Note, ...], beats: np.ndarray) -> np.ndarray:
     previous_end = -10.0
     for note in notes:
         i = int(np.argmin(np.abs(beats - note.start_seconds)))
+        weight = min(note.duration_seconds / period, 3.0) + 0.3
+        if note.start_seconds - previous_end > period:
+            weight += 0.5  # a phrase start
         if abs(beats[i] - note.start_seconds) <= 0.2 * period:
-            weight = min(note.duration_seconds / period, 3.0) + 0.3
-            if note.start_seconds - previous_end > period:
-                weight += 0.5  # a phrase start
             accents[i] += weight * note.velocity / 100.0
+        elif OFFBEAT_SHARE:
+            # a syncopated note (short-long on the off-beat) leans on the beat before it
+            j = int(np.searchsorted(beats, note.start_seconds)) - 1
+            if j >= 0:
+                accents[j] += OFFBEAT_SHARE * weight * note.velocity / 100.0
         previous_end = note.end_seconds
     return accents
 
