@@ -9,13 +9,14 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sideman.errors import InvalidField, SidemanError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ApiError", "error_response", "install_error_handlers"]
+__all__ = ["ApiError", "ErrorBody", "error_response", "error_responses", "install_error_handlers"]
 
 _TYPES = {
     400: "invalid_request_error",
@@ -29,6 +30,35 @@ _TYPES = {
     429: "rate_limit_error",
     503: "server_error",
 }
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: `code` equals the HTTP status."""
+
+    code: int
+    msg: str
+    error: ErrorDetail
+
+
+_DESCRIPTIONS = {
+    400: "Malformed JSON or unknown model", 401: "Missing or unknown API key",
+    403: "The task belongs to another key", 404: "Unknown task or file",
+    413: "Request body or file too large", 415: "Not audio", 422: "An invalid field",
+    429: "Rate limited (see Retry-After)", 500: "Internal error (no details)",
+    503: "Not ready",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict]:
+    """OpenAPI `responses` for the error codes a route answers with."""
+    return {code: {"model": ErrorBody, "description": _DESCRIPTIONS.get(code, "Error")}
+            for code in codes}
 
 
 class ApiError(Exception):

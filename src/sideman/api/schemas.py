@@ -76,7 +76,8 @@ class SubmitBody(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    model: str
+    model: str = Field(json_schema_extra={"enum": [SUBMIT_MODEL]},
+                       description="must be 'add-instrumental' (anything else: 400)")
     callback_url: str | None = Field(default=None, max_length=2048)
     input: SubmitInput
 

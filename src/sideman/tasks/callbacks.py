@@ -18,6 +18,10 @@ row waits while an earlier row of its task is still pending. (task_id, callback_
 is unique, so a task that runs twice (after a restart) sends each callback once. A
 delivery that fails never touches the task: its result stays available by polling.
 Rows are claimed with a short lock, so several processes may share one outbox.
+
+Delivery is at least once: a sender killed after the receiver got a callback but
+before the row was marked delivered sends it again after a restart, with the same
+`webhook-id`, which is what receivers deduplicate on.
 """
 
 from __future__ import annotations
@@ -47,6 +51,9 @@ __all__ = ["CallbackSender", "Delivery"]
 
 SecretLookup = Callable[[str], "str | None"]
 _BATCH = 20
+#: a row being tried is locked for the timeout plus this; a sender that dies mid-try
+#: (SIGKILL) leaves the lock, and the row is tried again once it has run out
+LOCK_MARGIN_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -193,7 +200,7 @@ class CallbackSender:
                 .order_by(WebhookRow.seq).limit(_BATCH)
             ).all()
         claimed = []
-        lock_until = now + timedelta(seconds=self._timeout_seconds + 30)
+        lock_until = now + timedelta(seconds=self._timeout_seconds + LOCK_MARGIN_SECONDS)
         for seq in candidates:
             with self._db.sessions.begin() as session:
                 taken = session.execute(

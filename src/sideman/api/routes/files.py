@@ -12,12 +12,12 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
 from sideman.api.deps import ServicesDep
-from sideman.api.errors import ApiError
+from sideman.api.errors import ApiError, error_responses
 from sideman.storage import LocalBlobStore
 
 __all__ = ["media_type", "router"]
 
-router = APIRouter(prefix="/files", tags=["files"])
+router = APIRouter(prefix="/files", tags=["files"], responses=error_responses(404))
 
 _TASK_ID = re.compile(r"^[0-9a-f]{32}$")
 _TYPES = {

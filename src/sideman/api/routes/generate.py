@@ -9,14 +9,15 @@ from urllib.parse import unquote, urlsplit
 from fastapi import APIRouter, Query, Request
 
 from sideman.api.deps import BaseUrlDep, Caller, CallerDep, Services, ServicesDep, SubmitterDep
-from sideman.api.errors import ApiError
+from sideman.api.errors import ApiError, error_responses
 from sideman.api.schemas import SubmitBody
 from sideman.tasks import Task
 from sideman.tasks.views import detail_data, status_data, time_text
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/api/generate", tags=["generate"])
+router = APIRouter(prefix="/api/generate", tags=["generate"],
+                   responses=error_responses(400, 401, 403, 404, 413, 422, 429, 500))
 
 UPLOADS_PREFIX = "/files/uploads/"
 

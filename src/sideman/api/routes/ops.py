@@ -11,14 +11,14 @@ from fastapi.responses import PlainTextResponse
 from sqlalchemy import text
 
 from sideman.api.deps import ServicesDep
-from sideman.api.errors import ApiError
+from sideman.api.errors import ApiError, error_responses
 from sideman.tasks.metrics import CONTENT_TYPE, render_metrics
 
 log = logging.getLogger(__name__)
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], responses=error_responses(503))
 
 
 @router.get("/healthz", summary="Liveness")

@@ -10,13 +10,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from sideman.api.deps import BaseUrlDep, CallerDep, ServicesDep, SubmitterDep
+from sideman.api.errors import error_responses
 from sideman.api.routes.generate import create_task, owned_task
 from sideman.api.schemas import SunoAddInstrumentalBody
 from sideman.tasks.views import SUNO_FAMILY, record_info_data
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1/generate", tags=["suno-style"])
+router = APIRouter(prefix="/api/v1/generate", tags=["suno-style"],
+                   responses=error_responses(400, 401, 403, 404, 413, 422, 429, 500))
 
 
 @router.post("/add-instrumental", summary="Start an add-instrumental task (Suno-style)")

@@ -23,7 +23,7 @@ from typing import Annotated, BinaryIO
 from fastapi import APIRouter, File, UploadFile
 
 from sideman.api.deps import BaseUrlDep, Caller, CallerDep, Services, ServicesDep
-from sideman.api.errors import ApiError
+from sideman.api.errors import ApiError, error_responses
 from sideman.api.schemas import Base64Upload, UrlUpload
 from sideman.errors import FetchError, UnreadableAudio
 from sideman.ingest.fetch import sniff_audio
@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["router", "sniff_audio"]
 
-router = APIRouter(prefix="/api/common/upload", tags=["uploads"])
+router = APIRouter(prefix="/api/common/upload", tags=["uploads"],
+                   responses=error_responses(400, 401, 413, 415, 422, 429, 500))
 
 _CHUNK_BYTES = 1 << 20
 _EXTENSIONS = {
