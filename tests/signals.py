@@ -142,3 +142,66 @@ def hummed_melody(**kwargs) -> Melody:
     hum = hum / (np.abs(hum).max() + 1e-9) * np.abs(melody.samples).max()
     return Melody(hum, melody.tempo_bpm, melody.key, melody.notes, melody.chords,
                   melody.downbeats_seconds, melody.first_downbeat_seconds)
+
+
+# Compound meters in G major, I-IV-V-I-vi-IV-V-I: per bar the chord and the pitches its
+# line uses (a chord tone held on the downbeat, then moving tones in threes).
+_G_MAJOR_COMPOUND_BARS = [
+    ("G:maj", (67, 71, 74, 71)), ("C:maj", (72, 67, 64, 67)), ("D:maj", (66, 69, 74, 72)),
+    ("G:maj", (71, 67, 69, 71)), ("E:min", (71, 67, 64, 67)), ("C:maj", (72, 69, 67, 64)),
+    ("D:maj", (69, 66, 62, 66)), ("G:maj", (67,)),
+]
+# the figures filling the beats after the first: three eighths, or a quarter and an eighth
+_COMPOUND_FIGURES = (((0, 1), (1, 1), (2, 1)), ((0, 2), (2, 1)))
+
+
+def compound_melody(*, dotted_quarter_bpm: float = 60.0, beats_per_bar: int = 2, bars: int = 8,
+                    start_seconds: float = 0.6, seed: int = 0, level_db: float = -12.0) -> Melody:
+    """A voice-like line in 6/8 (beats_per_bar=2), 9/8 (3) or 12/8 (4): `beats_per_bar`
+    dotted-quarter beats a bar, each split in three eighths. Melody.tempo_bpm is the
+    dotted-quarter tempo. Each bar holds a chord tone for its first dotted quarter, then
+    moves in eighths (three, or a quarter and an eighth); the last bar of every eight is
+    one held note."""
+    rng = np.random.default_rng(seed)
+    eighth = 60.0 / dotted_quarter_bpm / 3
+    bar_eighths = 3 * beats_per_bar
+    total = start_seconds + bars * bar_eighths * eighth + 1.0
+    notes, chords, downbeats = [], [], []
+    for b in range(bars):
+        label, pitches = _G_MAJOR_COMPOUND_BARS[b % len(_G_MAJOR_COMPOUND_BARS)]
+        bar_start = start_seconds + b * bar_eighths * eighth
+        downbeats.append(bar_start)
+        chords.append((bar_start, bar_start + bar_eighths * eighth, label))
+        pattern = [(0, bar_eighths - 1)] if len(pitches) == 1 else [(0, 3)]
+        for beat in range(1, beats_per_bar if len(pitches) > 1 else 1):
+            figure = _COMPOUND_FIGURES[(b + beat) % 2]
+            pattern += [(3 * beat + at, length) for at, length in figure]
+        for k, (at, length) in enumerate(pattern):
+            s = bar_start + at * eighth
+            notes.append((s, s + length * eighth - 0.06, pitches[k % len(pitches)]))
+    samples = _voice(notes, total_seconds=total, downbeats=downbeats, rng=rng, level_db=level_db)
+    return Melody(samples, dotted_quarter_bpm, "G major", notes, chords, downbeats, start_seconds)
+
+
+def _voice(notes: list[tuple[float, float, int]], *, total_seconds: float, downbeats: list[float],
+           rng: np.random.Generator, level_db: float) -> np.ndarray:
+    """A voice-like rendering of notes (harmonics, +-30 cent vibrato, soft attacks, notes
+    on a bar line a little louder)."""
+    n = int(total_seconds * SAMPLE_RATE_HZ)
+    f0 = np.zeros(n)
+    amp = np.zeros(n)
+    for s, e, pitch in notes:
+        i0, i1 = int(s * SAMPLE_RATE_HZ), int(e * SAMPLE_RATE_HZ)
+        f0[i0:i1] = 440.0 * 2 ** ((pitch - 69) / 12)
+        ramp = np.ones(i1 - i0)
+        attack, release = int(0.03 * SAMPLE_RATE_HZ), int(0.04 * SAMPLE_RATE_HZ)
+        ramp[:attack] = np.linspace(0, 1, attack)
+        ramp[-release:] = np.linspace(1, 0, release)
+        amp[i0:i1] = ramp * (1.0 if min(abs(s - d) for d in downbeats) < 0.01 else 0.8)
+    t = np.arange(n) / SAMPLE_RATE_HZ
+    vibrato = 2 ** (0.3 / 12 * np.sin(2 * np.pi * 5.5 * t))
+    phase = 2 * np.pi * np.cumsum(f0 * vibrato) / SAMPLE_RATE_HZ
+    voice = sum(np.sin(k * phase) / k for k in range(1, 9)) * amp
+    voice = voice / (np.abs(voice).max() + 1e-9) * 10 ** (level_db / 20)
+    voice = voice + rng.normal(0, 10 ** ((level_db - 45) / 20), n)
+    return voice.astype(np.float32)

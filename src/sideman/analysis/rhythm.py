@@ -23,6 +23,13 @@ FIT_POWER = 4.0
 DENSITY_WIDTH = 1.0
 #: share of an off-beat note's accent given to the beat before it
 OFFBEAT_SHARE = 0.4
+#: how much more a compound reading (threes) must explain than a simple one (twos)
+COMPOUND_MARGIN = 0.15
+MIN_COMPOUND_BPM, MAX_COMPOUND_BPM = 35.0, 110.0
+#: bonus per bar length in estimate_meter: four beats a bar is the default simple reading,
+#: two dotted quarters (6/8) the default compound one
+SIMPLE_METER_BIAS = {4: 0.03, 3: 0.0}
+COMPOUND_METER_BIAS = {2: 0.15, 3: 0.0, 4: 0.0}
 
 
 def onset_envelope(notes: tuple[Note, ...], *, duration_seconds: float) -> np.ndarray:
@@ -149,7 +156,7 @@ def _fill_edges(beats: np.ndarray, period_seconds: float, end_seconds: float) ->
     return np.concatenate([np.array(head[::-1]), beats, np.array(tail)])
 
 
-def beat_accents(notes: tuple[Note, ...], beats: np.ndarray) -> np.ndarray:
+def beat_accents(notes: tuple[Note, ...], beats: np.ndarray, *, tolerance: float = 0.2) -> np.ndarray:
     """Accent per beat [shape=(beats,)]: the weight of notes starting near it; long notes
     and notes after a rest (phrase starts) count more."""
     accents = np.zeros(len(beats))
@@ -162,7 +169,7 @@ def beat_accents(notes: tuple[Note, ...], beats: np.ndarray) -> np.ndarray:
         weight = min(note.duration_seconds / period, 3.0) + 0.3
         if note.start_seconds - previous_end > period:
             weight += 0.5  # a phrase start
-        if abs(beats[i] - note.start_seconds) <= 0.2 * period:
+        if abs(beats[i] - note.start_seconds) <= tolerance * period:
             accents[i] += weight * note.velocity / 100.0
         elif OFFBEAT_SHARE:
             # a syncopated note (short-long on the off-beat) leans on the beat before it
@@ -173,18 +180,20 @@ def beat_accents(notes: tuple[Note, ...], beats: np.ndarray) -> np.ndarray:
     return accents
 
 
-def estimate_meter(accents: np.ndarray) -> tuple[int, int]:
-    """(beats_per_bar, first_downbeat_index) from the accent pattern: 3 or 4 beats a bar,
-    phase where accents concentrate."""
-    best: tuple[float, int, int] = (-np.inf, 4, 0)
-    for beats_per_bar, bias in ((4, 0.03), (3, 0.0)):
+def estimate_meter(accents: np.ndarray, *, bias: dict[int, float] | None = None) -> tuple[int, int]:
+    """(beats_per_bar, first_downbeat_index) from the accent pattern: the beats a bar
+    that `bias` offers, with its bonus (default SIMPLE_METER_BIAS: 4 or 3; for 6/8, 9/8,
+    12/8 COMPOUND_METER_BIAS: 2, 3 or 4 dotted quarters), phase where accents concentrate."""
+    bias_by_count = SIMPLE_METER_BIAS if bias is None else bias
+    best: tuple[float, int, int] = (-np.inf, next(iter(bias_by_count)), 0)
+    for beats_per_bar, bonus in bias_by_count.items():
         usable = len(accents) - len(accents) % beats_per_bar
         if usable < 2 * beats_per_bar:
             continue
         for phase in range(beats_per_bar):
             on = accents[phase::beats_per_bar]
             contrast = on.mean() - accents.mean()
-            score = contrast / (accents.mean() + 1e-9) + bias
+            score = contrast / (accents.mean() + 1e-9) + bonus
             if score > best[0]:
                 best = (score, beats_per_bar, phase)
     return best[1], best[2]
@@ -206,4 +215,59 @@ def analyze_rhythm(
     if len(beats) < 2:
         beats = np.array([0.0, 60.0 / tempo])
     beats_per_bar, phase = estimate_meter(beat_accents(notes, beats))
+    compound = None if tempo_bpm else compound_beats(notes, beats)
+    if compound is not None:
+        beats_per_bar, phase = estimate_meter(beat_accents(notes, compound), bias=COMPOUND_METER_BIAS)
+        return BeatGrid(tuple(float(b) for b in compound), beats_per_bar, 8, phase)
     return BeatGrid(tuple(float(b) for b in beats), beats_per_bar, 4, phase)
+
+
+def compound_beats(notes: tuple[Note, ...], beats: np.ndarray) -> np.ndarray | None:
+    """Dotted-quarter beat times when the line moves in threes (6/8, 9/8, 12/8), else None.
+
+    Two ways a compound tune is misheard: the tracked beat is already the dotted quarter,
+    with notes on its thirds rather than its halves; or it is a quarter note (three of
+    them span two dotted quarters, the 3:2 trap), with notes on its halves that group in
+    threes. The first shows as more note weight on a thirds grid than on a halves grid;
+    the second as accents (long notes, phrase starts) recurring every three eighths more
+    than every two."""
+    if len(notes) < 12 or len(beats) < 8:
+        return None
+    halves, thirds = _subdivide(beats, 2), _subdivide(beats, 3)
+    on_halves, on_thirds = _grid_capture(notes, halves), _grid_capture(notes, thirds)
+    if on_thirds > on_halves + COMPOUND_MARGIN and _off_beat_share(notes, beats) > 0.15:
+        return beats
+    accents = beat_accents(notes, halves, tolerance=0.25)
+    twos = max(_contrast(accents, phase, 2) for phase in range(2))
+    threes = [(_contrast(accents, phase, 3), phase) for phase in range(3)]
+    best, phase = max(threes)
+    dotted_bpm = 60.0 / (3 * float(np.median(np.diff(halves))))
+    if best > twos + COMPOUND_MARGIN and MIN_COMPOUND_BPM <= dotted_bpm <= MAX_COMPOUND_BPM:
+        return halves[phase::3]
+    return None
+
+
+def _subdivide(beats: np.ndarray, parts: int) -> np.ndarray:
+    """The beat grid cut into `parts` equal steps per beat."""
+    steps = [beats[:-1] + (beats[1:] - beats[:-1]) * k / parts for k in range(parts)]
+    return np.append(np.stack(steps, axis=1).ravel(), beats[-1])
+
+
+def _grid_capture(notes: tuple[Note, ...], grid: np.ndarray) -> float:
+    """Share of notes starting within a quarter step of a grid point."""
+    onsets = np.array([n.start_seconds for n in notes])
+    step = float(np.median(np.diff(grid)))
+    idx = np.clip(np.searchsorted(grid, onsets), 1, len(grid) - 1)
+    distance = np.minimum(np.abs(onsets - grid[idx - 1]), np.abs(onsets - grid[idx]))
+    return float(np.mean(distance < 0.2 * step))
+
+
+def _off_beat_share(notes: tuple[Note, ...], beats: np.ndarray) -> float:
+    """Share of notes starting away from any beat."""
+    return 1.0 - _grid_capture(notes, beats)
+
+
+def _contrast(accents: np.ndarray, phase: int, period: int) -> float:
+    usable = len(accents) - len(accents) % period
+    on = accents[phase:usable:period]
+    return float((on.mean() - accents[:usable].mean()) / (accents[:usable].mean() + 1e-9))
