@@ -27,7 +27,7 @@ POLL_TIMEOUT_SECONDS = 20.0
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     values: dict = {"data_dir": tmp_path / "data", "task_lease_seconds": 30.0,
                     "callback_retry_delays_seconds": (0.01, 0.01, 0.01),
-                    "callback_backoff_seconds": ()}
+                    "callback_backoff_seconds": (), "rate_limit_per_minute": 0}
     values.update(overrides)
     return Settings(_env_file=None, **values)
 

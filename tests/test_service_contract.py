@@ -408,3 +408,77 @@ def test_retention_removes_old_results_and_uploads(client: TestClient) -> None:
         assert session.get(UploadRow, expired_name) is None
     assert_error(client.get(f"/api/generate/status/{old_id}", headers=auth(key)), 404)
     assert client.get(f"/api/generate/status/{new_id}", headers=auth(key)).status_code == 200
+
+
+# --- uploads and inputs by URL (a real loopback server) -----------------------------------
+
+@pytest.fixture
+def media_server():
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    files = {"/take.wav": (wav_bytes(), "audio/wav"), "/page.html": (b"<html></html>", "text/html")}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            body, kind = files.get(self.path, (b"", "text/plain"))
+            self.send_response(200 if self.path in files else 404)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_upload_by_url(tmp_path: Path, media_server: str) -> None:
+    settings = make_settings(tmp_path, allow_private_urls=True)
+    with TestClient(create_app(settings, generate=fake_generate)) as client:
+        key = key_of(client)
+        response = client.post("/api/common/upload/url", headers=auth(key),
+                               json={"file_url": f"{media_server}/take.wav"})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["success"] is True and body["msg"] == "File uploaded successfully"
+        data = body["data"]
+        assert data["mime_type"] == "audio/wav" and data["original_name"] == "take.wav"
+        assert client.get(data["file_url"]).content == wav_bytes()
+        assert_error(client.post("/api/common/upload/url", headers=auth(key),
+                                 json={"file_url": f"{media_server}/page.html"}), 415,
+                     param="file_url")
+        assert_error(client.post("/api/common/upload/url", headers=auth(key),
+                                 json={"file_url": f"{media_server}/missing.wav"}), 422,
+                     param="file_url")
+        assert_error(client.post("/api/common/upload/url", headers=auth(key), json={}), 422)
+        assert_error(client.post("/api/common/upload/url",
+                                 json={"file_url": f"{media_server}/take.wav"}), 401)
+
+
+def test_upload_by_url_refuses_private_addresses_by_default(client: TestClient,
+                                                           media_server: str) -> None:
+    response = client.post("/api/common/upload/url", headers=auth(key_of(client)),
+                           json={"file_url": f"{media_server}/take.wav"})
+    body = assert_error(response, 422, param="file_url")
+    assert "private or local" in body["error"]["message"]
+
+
+def test_remote_upload_url_is_fetched_by_the_worker(tmp_path: Path, media_server: str) -> None:
+    settings = make_settings(tmp_path, allow_private_urls=True)
+    with TestClient(create_app(settings, generate=fake_generate)) as client:
+        key = key_of(client)
+        good = client.post("/api/generate/submit", headers=auth(key), json=vidgo_body(
+            f"{media_server}/take.wav")).json()["data"]["task_id"]
+        bad = client.post("/api/generate/submit", headers=auth(key), json=vidgo_body(
+            f"{media_server}/page.html")).json()["data"]["task_id"]
+        for task_id in (good, bad):
+            wait_record(client, key, task_id, until={"SUCCESS", "GENERATE_AUDIO_FAILED"})
+        assert client.get(f"/api/generate/status/{good}", headers=auth(key)).json()["data"][
+            "status"] == "finished"
+        failed = client.get(f"/api/generate/status/{bad}", headers=auth(key)).json()["data"]
+    assert failed["status"] == "failed" and "not audio" in failed["error_message"]

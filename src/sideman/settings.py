@@ -97,7 +97,7 @@ class Settings(BaseSettings):
         default=3600.0, gt=0, description="how often expired results and uploads are removed"
     )
     rate_limit_per_minute: int = Field(
-        default=120, ge=0, description="API requests per key per minute (0: no limit)"
+        default=600, ge=0, description="API requests per key per minute (0: no limit)"
     )
     submit_rate_limit_per_minute: int = Field(
         default=20, ge=0, description="task submissions per key per minute (0: no limit)"

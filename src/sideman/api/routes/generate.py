@@ -8,8 +8,10 @@ from urllib.parse import unquote, urlsplit
 
 from fastapi import APIRouter, Query, Request
 
+from sideman.api import responses as R
 from sideman.api.deps import BaseUrlDep, Caller, CallerDep, Services, ServicesDep, SubmitterDep
 from sideman.api.errors import ApiError, error_responses
+from sideman.api.responses import documented
 from sideman.api.schemas import SubmitBody
 from sideman.tasks import Task
 from sideman.tasks.views import detail_data, status_data, time_text
@@ -22,7 +24,8 @@ router = APIRouter(prefix="/api/generate", tags=["generate"],
 UPLOADS_PREFIX = "/files/uploads/"
 
 
-@router.post("/submit", summary="Start an add-instrumental task")
+@router.post("/submit", summary="Start an add-instrumental task", response_model=None,
+             responses=documented(R.SubmitResponse))
 def submit(body: SubmitBody, caller: SubmitterDep, services: ServicesDep, base_url: BaseUrlDep,
            request: Request) -> dict:
     task = create_task(body.input.model_dump(), callback_url=body.callback_url,
@@ -32,13 +35,15 @@ def submit(body: SubmitBody, caller: SubmitterDep, services: ServicesDep, base_u
                                   "created_time": time_text(task)}}
 
 
-@router.get("/status/{task_id}", summary="A task's status and progress")
+@router.get("/status/{task_id}", summary="A task's status and progress", response_model=None,
+            responses=documented(R.StatusResponse))
 def status(task_id: str, caller: CallerDep, services: ServicesDep, base_url: BaseUrlDep) -> dict:
     task = _owned_task(task_id, caller=caller, services=services)
     return {"code": 200, "data": status_data(task, base_url=base_url)}
 
 
-@router.get("/detail/music", summary="A task's files, one entry per variation")
+@router.get("/detail/music", summary="A task's files, one entry per variation",
+            response_model=None, responses=documented(R.DetailResponse))
 def detail(task_id: Annotated[str, Query(min_length=1, max_length=64)], caller: CallerDep,
            services: ServicesDep, base_url: BaseUrlDep) -> dict:
     task = _owned_task(task_id, caller=caller, services=services)

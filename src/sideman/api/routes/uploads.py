@@ -22,8 +22,10 @@ from typing import Annotated, BinaryIO
 
 from fastapi import APIRouter, File, UploadFile
 
+from sideman.api import responses as R
 from sideman.api.deps import BaseUrlDep, Caller, CallerDep, Services, ServicesDep
 from sideman.api.errors import ApiError, error_responses
+from sideman.api.responses import documented
 from sideman.api.schemas import Base64Upload, UrlUpload
 from sideman.errors import FetchError, UnreadableAudio
 from sideman.ingest.fetch import sniff_audio
@@ -48,7 +50,8 @@ _DECLARED = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".aac": "audio/aac", ".o
              ".webm": "audio/webm", ".aif": "audio/aiff", ".aiff": "audio/aiff"}
 
 
-@router.post("/stream", summary="Upload an audio file (multipart field `file`)")
+@router.post("/stream", summary="Upload an audio file (multipart field `file`)",
+             response_model=None, responses=documented(R.UploadResponse))
 def upload_stream(file: Annotated[UploadFile, File()], caller: CallerDep,
                   services: ServicesDep, base_url: BaseUrlDep) -> dict:
     return _store(_chunks(file.file), original_name=file.filename or "upload",
@@ -56,7 +59,8 @@ def upload_stream(file: Annotated[UploadFile, File()], caller: CallerDep,
                   base_url=base_url)
 
 
-@router.post("/base64", summary="Upload audio as base64 (or a data: URL)")
+@router.post("/base64", summary="Upload audio as base64 (or a data: URL)",
+             response_model=None, responses=documented(R.UploadResponse))
 def upload_base64(body: Base64Upload, caller: CallerDep, services: ServicesDep,
                   base_url: BaseUrlDep) -> dict:
     text = body.base64_data.strip()
@@ -76,7 +80,8 @@ def upload_base64(body: Base64Upload, caller: CallerDep, services: ServicesDep,
                   base_url=base_url)
 
 
-@router.post("/url", summary="Copy audio from a URL into sideman's storage")
+@router.post("/url", summary="Copy audio from a URL into sideman's storage",
+             response_model=None, responses=documented(R.UploadResponse))
 def upload_url(body: UrlUpload, caller: CallerDep, services: ServicesDep,
                base_url: BaseUrlDep) -> dict:
     from sideman.ingest.fetch import fetch_to_file
