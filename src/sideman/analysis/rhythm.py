@@ -23,8 +23,13 @@ FIT_POWER = 4.0
 DENSITY_WIDTH = 1.0
 #: share of an off-beat note's accent given to the beat before it
 OFFBEAT_SHARE = 0.4
-#: how much more a compound reading (threes) must explain than a simple one (twos)
+#: how much more a compound reading must explain than a simple one: note share on a
+#: thirds grid over a halves grid, and accent contrast of threes over twos
 COMPOUND_MARGIN = 0.15
+COMPOUND_ACCENT_MARGIN = 0.6
+#: share of notes a grid must hold before its grouping is trusted (a loose singer's
+#: onsets leave the eighths ambiguous, and then the simple reading stands)
+MIN_GRID_CAPTURE = 0.8
 MIN_COMPOUND_BPM, MAX_COMPOUND_BPM = 35.0, 110.0
 #: bonus per bar length in estimate_meter: four beats a bar is the default simple reading,
 #: two dotted quarters (6/8) the default compound one
@@ -235,14 +240,16 @@ def compound_beats(notes: tuple[Note, ...], beats: np.ndarray) -> np.ndarray | N
         return None
     halves, thirds = _subdivide(beats, 2), _subdivide(beats, 3)
     on_halves, on_thirds = _grid_capture(notes, halves), _grid_capture(notes, thirds)
-    if on_thirds > on_halves + COMPOUND_MARGIN and _off_beat_share(notes, beats) > 0.15:
+    if on_thirds >= MIN_GRID_CAPTURE and on_thirds > on_halves + COMPOUND_MARGIN and _off_beat_share(notes, beats) > 0.15:
         return beats
+    if on_halves < MIN_GRID_CAPTURE:
+        return None
     accents = beat_accents(notes, halves, tolerance=0.25)
     twos = max(_contrast(accents, phase, 2) for phase in range(2))
     threes = [(_contrast(accents, phase, 3), phase) for phase in range(3)]
     best, phase = max(threes)
     dotted_bpm = 60.0 / (3 * float(np.median(np.diff(halves))))
-    if best > twos + COMPOUND_MARGIN and MIN_COMPOUND_BPM <= dotted_bpm <= MAX_COMPOUND_BPM:
+    if best > twos + COMPOUND_ACCENT_MARGIN and MIN_COMPOUND_BPM <= dotted_bpm <= MAX_COMPOUND_BPM:
         return halves[phase::3]
     return None
 
