@@ -8,7 +8,7 @@ SYSTEM_STAMP := $(VENV)/.system-packages
 # fluid-soundfont-gm: FluidR3_GM (MIT), the General MIDI font sideman renders with.
 DEBIAN_PACKAGES := portaudio19-dev fluid-soundfont-gm chromium
 
-.PHONY: run test install bench eval lint clean
+.PHONY: run test install bench eval lint clean scale
 
 run: $(STAMP)
 	$(BIN)/sideman serve
@@ -45,8 +45,13 @@ $(SYSTEM_STAMP):
 
 $(STAMP): pyproject.toml $(SYSTEM_STAMP)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,scale]'
 	@touch $@
+
+# scale-out on this machine: Redis, PostgreSQL, the API and N Dramatiq workers (README "Scale-out")
+WORKERS ?= 2
+scale: $(STAMP)
+	WORKERS=$(WORKERS) BIN=$(BIN) ./scripts/scale.sh
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -113,6 +113,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", type=Path, default=None)
     serve.set_defaults(run=_serve)
 
+    worker = sub.add_parser("worker", help="run Dramatiq workers that take tasks from Redis",
+                            epilog="example:\n  SIDEMAN_REDIS_URL=redis://127.0.0.1:6379/0 "
+                                   "sideman worker --processes 2",
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    worker.add_argument("--processes", type=int, default=None, help="default: one per core")
+    worker.add_argument("--data-dir", type=Path, default=None)
+    worker.set_defaults(run=_worker)
+
     keys = sub.add_parser("keys", help="create, list and revoke API keys",
                           epilog='examples:\n  sideman keys create --name "my app"\n'
                                  "  sideman keys list\n  sideman keys revoke 3f9c2a1b04de",
@@ -207,6 +215,12 @@ def _serve(args: argparse.Namespace) -> int:
 
     serve(_settings(host=args.host, port=args.port, data_dir=args.data_dir))
     return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from sideman.worker import run_workers
+
+    return run_workers(_settings(data_dir=args.data_dir), processes=args.processes)
 
 
 def _keys_create(args: argparse.Namespace) -> int:

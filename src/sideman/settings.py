@@ -110,3 +110,51 @@ class Settings(BaseSettings):
         default="sideman.pipeline:generate",
         description="the generate function tasks run, as module:function (tests use a fake)",
     )
+
+    # scale-out (appended by the scale-out owner): Dramatiq on Redis, shared storage
+    redis_url: str | None = Field(
+        default=None,
+        description="a Redis URL (redis://host:6379/0): tasks go to Dramatiq workers "
+        "(`sideman worker`) instead of in-process threads",
+    )
+    redis_namespace: str = Field(default="sideman", description="prefix of every Redis key")
+    queue_name: str = Field(default="sideman-tasks", description="the Dramatiq queue of tasks")
+    worker_processes: int | None = Field(
+        default=None, ge=1, le=256, description="`sideman worker` processes (default: one per core)"
+    )
+    broker_heartbeat_timeout_seconds: float = Field(
+        default=60.0, gt=0,
+        description="a worker silent this long is dead and its unacked messages are redelivered",
+    )
+    broker_maintenance_per_million: int = Field(
+        default=1000, ge=0, le=1_000_000,
+        description="broker commands per million that look for dead workers (Dramatiq default)",
+    )
+    broker_max_retries: int = Field(
+        default=50, ge=0, description="Dramatiq redeliveries of one message (errors, deferrals)"
+    )
+    task_time_limit_seconds: float = Field(
+        default=3600.0, gt=0, description="a worker gives up a task that runs longer than this"
+    )
+    task_retry_backoff_seconds: float = Field(
+        default=5.0, gt=0,
+        description="wait before retrying a task after a Transient failure; doubles per attempt",
+    )
+    task_retry_max_backoff_seconds: float = Field(default=300.0, gt=0)
+    stale_task_seconds: float = Field(
+        default=900.0, gt=0,
+        description="a not_started task this old is enqueued again (its message may be lost)",
+    )
+    storage_backend: str = Field(
+        default="local",
+        description="where uploads and results live: local (data_dir), shared (data_dir is a "
+        "folder every machine mounts) or s3 (an S3-compatible bucket, cached in data_dir)",
+    )
+    s3_bucket: str | None = None
+    s3_prefix: str = Field(default="", description="key prefix inside the bucket")
+    s3_endpoint_url: str | None = Field(
+        default=None, description="an S3-compatible endpoint (MinIO, moto); default: AWS"
+    )
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None

@@ -21,10 +21,9 @@ from sideman.api.deps import Services
 from sideman.api.errors import install_error_handlers
 from sideman.api.limits import BodySizeLimit
 from sideman.settings import Settings
-from sideman.storage import LocalBlobStore
+from sideman.storage.backends import build_blob_stores, publishing
 from sideman.tasks import (
     CallbackSender,
-    EmbeddedQueue,
     Janitor,
     KeyStore,
     TaskRunner,
@@ -32,7 +31,9 @@ from sideman.tasks import (
     ensure_local_key,
     open_database,
 )
+from sideman.tasks.migrations import prepare_database
 from sideman.tasks.runner import GenerateFn
+from sideman.tasks.scaleout import build_queue
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ def create_app(
     for folder in (settings.data_dir, settings.uploads_dir, settings.results_dir):
         folder.mkdir(parents=True, exist_ok=True)
 
+    prepare_database(settings.resolved_database_url)  # Alembic for PostgreSQL; SQLite: no-op
     db = open_database(settings.resolved_database_url)
     tasks = TaskStore(db)
     keys = KeyStore(
@@ -66,8 +68,7 @@ def create_app(
         extra_secrets={settings.api_key: settings.webhook_secret}
         if settings.api_key and settings.webhook_secret else None,
     )
-    uploads_store = LocalBlobStore(settings.uploads_dir)
-    results_store = LocalBlobStore(settings.results_dir)
+    uploads_store, results_store = build_blob_stores(settings)  # local, shared or s3
     callbacks = CallbackSender(
         db=db,
         secret_for=keys.webhook_secret,
@@ -78,14 +79,11 @@ def create_app(
         transport=http_transport,
     )
     janitor = Janitor(db=db, settings=settings, results=results_store, uploads=uploads_store)
-    runner = TaskRunner(store=tasks, settings=settings, generate=generate,
+    runner = TaskRunner(store=tasks, settings=settings,
+                        generate=publishing(generate, results_store),
                         uploads=uploads_store, callbacks=callbacks)
-    queue = EmbeddedQueue(
-        run_task=runner.run,
-        find_recoverable=partial(tasks.recoverable, max_attempts=settings.task_max_attempts),
-        workers=settings.workers,
-        sweep_interval_seconds=max(1.0, settings.task_lease_seconds / 2),
-    )
+    # threads in this process, or Dramatiq messages to `sideman worker` when redis_url is set
+    queue = build_queue(settings, run_task=runner.run, tasks=tasks, db=db)
     services = Services(
         settings=settings, db=db, tasks=tasks, keys=keys, queue=queue, callbacks=callbacks,
         uploads=uploads_store, results=results_store,

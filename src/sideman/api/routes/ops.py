@@ -1,5 +1,6 @@
 """For operators: `/healthz` (the process answers), `/readyz` (the database answers and
-the data folder is writable; 503 otherwise) and `/metrics` (Prometheus text)."""
+the data folder is writable, and in the scale-out mode Redis answers; 503 otherwise) and
+`/metrics` (Prometheus text; the broker's queue sizes too in the scale-out mode)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy import text
 from sideman.api.deps import ServicesDep
 from sideman.api.errors import ApiError, error_responses
 from sideman.tasks.metrics import CONTENT_TYPE, render_metrics
+from sideman.tasks.scaleout import broker_metrics, broker_status
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +38,18 @@ def readyz(services: ServicesDep) -> dict:
         raise ApiError(503, "the database is not reachable") from exc
     if not os.access(services.settings.data_dir, os.W_OK):
         raise ApiError(503, "the data folder is not writable")
-    return {"status": "ok", "database": "ok"}
+    broker = broker_status(services.queue)  # None in the embedded mode
+    if broker is None:
+        return {"status": "ok", "database": "ok"}
+    if broker != "ok":
+        raise ApiError(503, "the task broker (Redis) is not reachable")
+    return {"status": "ok", "database": "ok", "broker": broker}
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
 def metrics(services: ServicesDep) -> PlainTextResponse:
     try:
-        body = render_metrics(services.db)
+        body = render_metrics(services.db) + broker_metrics(services.queue)
     except Exception as exc:
         log.warning("metrics: database read failed: %s", exc)
         raise ApiError(503, "the database is not reachable") from exc

@@ -1,0 +1,90 @@
+"""The module every `sideman worker` process imports (``python -m dramatiq
+sideman.tasks.dramatiq_worker``): the broker built from Settings (read once, from the same
+SIDEMAN_* environment as the API), the actor, and `WorkerServices`, a middleware that
+opens the database, the blob stores, the callback outbox sender and the TaskRunner when
+the worker process boots (in that process, after the fork), plus a sweeper thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+from dramatiq.middleware import Middleware
+
+from sideman.settings import Settings
+from sideman.tasks.dramatiq_queue import build_broker, declare_actor, message_handler, run_sweeper
+
+log = logging.getLogger(__name__)
+
+__all__ = ["WorkerServices", "actor", "broker"]
+
+
+class WorkerServices(Middleware):
+    """Builds what the actor needs inside each worker process, when it boots."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.handle = None
+        self._closers: list = []
+
+    def after_process_boot(self, broker) -> None:  # noqa: ANN001 - dramatiq hook
+        """Runs in the worker process before its threads start taking messages."""
+        from sideman.api.app import load_generate
+        from sideman.storage.backends import build_blob_stores, publishing
+        from sideman.tasks import CallbackSender, KeyStore, TaskRunner, TaskStore, open_database
+        from sideman.tasks.migrations import prepare_database
+
+        settings = self.settings
+        prepare_database(settings.resolved_database_url)
+        db = open_database(settings.resolved_database_url)
+        store = TaskStore(db)
+        keys = KeyStore(
+            db, extra_keys=(settings.api_key,) if settings.api_key else (),
+            extra_secrets={settings.api_key: settings.webhook_secret}
+            if settings.api_key and settings.webhook_secret else None,
+        )
+        callbacks = CallbackSender(
+            db=db, secret_for=keys.webhook_secret,
+            timeout_seconds=settings.callback_timeout_seconds,
+            retry_delays_seconds=settings.callback_retry_delays_seconds,
+            backoff_seconds=settings.callback_backoff_seconds,
+            allow_private=settings.allow_private_urls,
+        )
+        uploads, results = build_blob_stores(settings)
+        generate = publishing(load_generate(settings.pipeline), results)
+        runner = TaskRunner(store=store, settings=settings, generate=generate, uploads=uploads,
+                            callbacks=callbacks)
+        self.handle = message_handler(run_task=runner.run, store=store, settings=settings)
+        callbacks.start()
+        stop_sweeper = threading.Event()
+        run_sweeper(store=store, db=db, settings=settings, send=actor.send, stop=stop_sweeper)
+        self._closers = [stop_sweeper.set, callbacks.stop, db.dispose]
+        log.info("worker process %d ready (queue %r)", os.getpid(), settings.queue_name)
+
+    def before_worker_shutdown(self, broker, worker) -> None:  # noqa: ANN001 - dramatiq hook
+        for close in self._closers:
+            try:
+                close()
+            except Exception:
+                log.exception("worker shutdown step failed")
+
+
+def _handle(task_id: str) -> None:
+    if services.handle is None:
+        raise RuntimeError("the worker has not booted")
+    services.handle(task_id)
+
+
+def _configure_logging() -> None:
+    logging.getLogger("sideman").setLevel(logging.INFO)
+
+
+# What Dramatiq's CLI imports: the broker (Dramatiq looks for `broker`) and the actor.
+_settings = Settings()
+broker = build_broker(_settings)
+services = WorkerServices(_settings)
+broker.add_middleware(services)
+actor = declare_actor(broker, _settings, handler=_handle)
+_configure_logging()
