@@ -22,16 +22,19 @@ def phrases(notes: tuple[Note, ...], grid: BeatGrid) -> list[tuple[float, float]
 
 
 def sections(notes: tuple[Note, ...], grid: BeatGrid, *, duration_seconds: float) -> tuple[Section, ...]:
-    """Sections of about eight bars, cut at the downbeat nearest a phrase boundary; labels
+    """Sections of about eight bars (or ended early by a rest of a bar or more), cut at
+    the downbeat nearest a phrase boundary; labels
     A, B, ... with a repeat of an earlier pitch contour taking that earlier label."""
     downbeats = np.asarray(grid.downbeats_seconds)
     bar = grid.beats_per_bar * 60.0 / grid.tempo_bpm
     cuts = [0.0]
-    starts = [p[0] for p in phrases(notes, grid)]
-    for start in starts:
-        if start - cuts[-1] >= 6 * bar and len(downbeats):
+    found = phrases(notes, grid)
+    for (start, _), (_, previous_end) in zip(found[1:], found[:-1], strict=True):
+        # a section starts at a phrase six bars on, or sooner after a rest of a bar or more
+        long_rest = start - previous_end >= bar and start - cuts[-1] >= 2 * bar
+        if (start - cuts[-1] >= 6 * bar or long_rest) and len(downbeats):
             cut = float(downbeats[np.argmin(np.abs(downbeats - start))])
-            if cut - cuts[-1] >= 4 * bar:
+            if cut - cuts[-1] >= (2 if long_rest else 4) * bar:
                 cuts.append(cut)
     cuts.append(duration_seconds)
     contours = []
@@ -41,13 +44,22 @@ def sections(notes: tuple[Note, ...], grid: BeatGrid, *, duration_seconds: float
     for i, contour in enumerate(contours):
         label = None
         for j in range(i):
-            other = contours[j]
-            m = min(len(contour), len(other))
-            if m >= 6 and np.mean(contour[:m] == other[:m]) > 0.7:
+            if _repeats(contour, contours[j]):
                 label = labels[j]
                 break
         labels.append(label or chr(ord("A") + len(set(labels))))
     return tuple(Section(a, b, lab) for a, b, lab in zip(cuts[:-1], cuts[1:], labels, strict=True))
+
+
+def _repeats(contour: np.ndarray, other: np.ndarray) -> bool:
+    """Whether two pitch sequences are the same tune: more than 70 % of notes equal,
+    letting either start up to two notes late (a pickup cut off or added at the bar line)."""
+    for shift in (0, 1, 2, -1, -2):
+        a, b = (contour[shift:], other) if shift >= 0 else (contour, other[-shift:])
+        m = min(len(a), len(b))
+        if m >= 6 and np.mean(a[:m] == b[:m]) > 0.7:
+            return True
+    return False
 
 
 def energy_curve(loudness_db: np.ndarray, times_seconds: np.ndarray, *, grid: BeatGrid) -> np.ndarray:
