@@ -20,6 +20,7 @@ from sideman.music import BeatGrid, Key, Note, Score, Track
 from sideman.render import (
     SoundFont,
     SoundFontNotFound,
+    SpooledAudio,
     encode_mp3,
     find_soundfont,
     master,
@@ -348,3 +349,28 @@ def test_falls_back_to_timgm6mb(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     )
     with pytest.raises(SoundFontNotFound, match="no SoundFont found"):
         find_soundfont()
+
+
+# --- long inputs: stems spooled to disk ----------------------------------------------
+
+
+def test_spooled_stems_match_in_memory_ones(font: SoundFont, tmp_path: Path) -> None:
+    score = _band_score(6.0)
+    voice = _voice(6.0, sample_rate_hz=SR, sung=((0.5, 5.0),))
+    kwargs = {"soundfont": font, "sample_rate_hz": SR, "origin_seconds": 0.0, "duration_seconds": 6.0}
+    mixes = []
+    for spool in (False, True):
+        stems = render_stems(score, spool=spool, **kwargs)
+        assert all(isinstance(s, SpooledAudio) == spool for s in stems.values())
+        mixes.append(mix(stems, tracks=score.tracks, voice=voice, sample_rate_hz=SR,
+                         voice_offset_samples=0, consume_stems=True))
+    memory, spooled = mixes
+    assert set(memory.stems) == set(spooled.stems) == {"drums", "bass", "keys", "strings", "reverb"}
+    premaster = np.asarray(spooled.instrumental_premaster)
+    np.testing.assert_allclose(premaster, memory.instrumental_premaster, atol=1e-6)
+    total = sum(np.asarray(s) for s in spooled.stems.values())
+    assert _rms_db(total - premaster) - _rms_db(premaster) <= -40.0
+    for role, stem in spooled.stems.items():
+        np.testing.assert_allclose(np.asarray(stem), memory.stems[role], atol=1e-6)
+        blocks = np.concatenate(list(stem.blocks(frames=10_000)))
+        np.testing.assert_array_equal(blocks, np.asarray(stem))

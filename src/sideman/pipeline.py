@@ -202,13 +202,13 @@ def generate(
         jobs[0].start()
         for i, job in enumerate(jobs):
             job.delivered.result()  # raises the first error of this variation
-            if not overlap and i + 1 < len(jobs):
-                jobs[i + 1].start()
             manifest["variations"][i] = variation_entry(
                 arrangement=job.arrangement, rendered=job.rendered, origin_seconds=job.origin_seconds,
                 duration_seconds=job.duration_seconds, files=job.files, input_digest=digest,
             )
             job.rendered = None  # let this variation's audio go
+            if not overlap and i + 1 < len(jobs):
+                jobs[i + 1].start()
             timings["render"] = job.render_seconds + (timings["render"] if i else 0.0)
             timings["deliver"] = time.perf_counter() - render_started - timings["render"]
             manifest["timings_seconds"] = _rounded(timings, started)
@@ -390,6 +390,7 @@ class _PriorityPool:
                     return
                 _, _, fn = heapq.heappop(self._heap)
             fn()
+            del fn  # an idle worker must not keep the last task's audio alive
 
     def __enter__(self) -> _PriorityPool:
         return self

@@ -16,7 +16,8 @@ from sideman.deliver.chart import chart_json, lead_sheet
 from sideman.deliver.cover import draw_cover
 from sideman.deliver.midi import write_midi
 from sideman.music import Note
-from sideman.render import RenderedVariation, encode_mp3, write_wav
+from sideman.render import RenderedVariation, SpooledAudio, encode_mp3, write_wav
+from sideman.render.encode import WavWriter
 
 __all__ = [
     "variation_entry",
@@ -116,7 +117,13 @@ def _write_wavs(base: Path, rendered: RenderedVariation) -> None:
     write_wav(base / "instrumental.wav", rendered.instrumental, sample_rate_hz=rate, bits=16)
     for role, audio in rendered.stems.items():
         # 24-bit: the stems sum to the pre-master instrumental far below -40 dB of error
-        write_wav(base / "stems" / f"{role}.wav", audio, sample_rate_hz=rate, bits=24)
+        path = base / "stems" / f"{role}.wav"
+        if isinstance(audio, SpooledAudio):  # long input: streamed from disk
+            with WavWriter(path, sample_rate_hz=rate, bits=24) as out:
+                for block in audio.blocks():
+                    out.write(block)
+        else:
+            write_wav(path, audio, sample_rate_hz=rate, bits=24)
 
 
 def variation_entry(

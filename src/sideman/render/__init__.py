@@ -27,6 +27,7 @@ from sideman.render.master import (
 )
 from sideman.render.mix import REVERB_STEM, Mix, mix, pan_gains
 from sideman.render.soundfonts import SoundFont, SoundFontNotFound, find_soundfont
+from sideman.render.spool import SpooledAudio
 from sideman.render.synth import render_stems, render_track
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "assemble",
     "SoundFont",
     "SoundFontNotFound",
+    "SpooledAudio",
     "encode_mp3",
     "find_soundfont",
     "master",
@@ -63,14 +65,15 @@ class RenderedVariation:
 
     stems: role -> pre-master stem (mixed: gain, pan, bus compression), plus the shared
         reverb's return as the stem "reverb"; they sum to `instrumental_premaster`.
+        For long inputs both are `SpooledAudio` (on disk; ``np.asarray`` reads one).
     instrumental: the mastered accompaniment; song: the mastered voice + accompaniment.
     *_loudness_lufs: integrated loudness (BS.1770) of the masters; *_true_peak_dbtp:
         their 4x-oversampled true peaks.
     """
 
     sample_rate_hz: int
-    stems: dict[str, np.ndarray]
-    instrumental_premaster: np.ndarray
+    stems: dict[str, np.ndarray | SpooledAudio]
+    instrumental_premaster: np.ndarray | SpooledAudio
     instrumental: np.ndarray
     song: np.ndarray
     instrumental_loudness_lufs: float
@@ -198,10 +201,13 @@ def mix_variation(
 def master_instrumental(mixed: Mix, *, sample_rate_hz: int, **targets: float) -> Mastered:
     """The instrumental master (a new array; the pre-master stays for the stems' check).
     targets: target_loudness_lufs, true_peak_ceiling_dbtp as for `master`."""
+    premaster = mixed.instrumental_premaster
+    spooled = isinstance(premaster, SpooledAudio)
     return master(
-        mixed.instrumental_premaster,
+        np.asarray(premaster),  # a spooled one is read back into a copy of our own
         sample_rate_hz=sample_rate_hz,
         loudness_lufs=mixed.instrumental_loudness_lufs,
+        in_place=spooled,
         **targets,
     )
 

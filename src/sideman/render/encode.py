@@ -167,9 +167,8 @@ def encode_mp3(
         stream.layout = "stereo"
         stream.format = "fltp"
         for start in range(0, len(stereo), _MP3_FRAME_SAMPLES * 64):
-            block = np.ascontiguousarray(
-                np.clip(stereo[start : start + _MP3_FRAME_SAMPLES * 64], -1.0, 1.0).T
-            )
+            part = stereo[start : start + _MP3_FRAME_SAMPLES * 64]
+            block = np.clip(np.stack([part[:, 0], part[:, 1]]), -1.0, 1.0)
             frame = av.AudioFrame.from_ndarray(block, format="fltp", layout="stereo")
             frame.sample_rate = int(sample_rate_hz)
             frame.pts = start

@@ -161,14 +161,17 @@ def k_weighted_hop_power(audio: np.ndarray, *, sample_rate_hz: int) -> np.ndarra
     sos = _k_weighting_sos(int(sample_rate_hz))
     n_hops = channels.shape[0] // hop
     out = np.zeros(n_hops, dtype=np.float64)
-    zi = np.zeros((sos.shape[0], 2, channels.shape[1]), dtype=np.float64)
+    zi = np.zeros((sos.shape[0], channels.shape[1], 2), dtype=np.float64)
     block = max(hop, (_BLOCK_SAMPLES // hop) * hop)
     for start in range(0, n_hops * hop, block):
         stop = min(start + block, n_hops * hop)
-        chunk = np.asarray(channels[start:stop], dtype=np.float64)
-        filtered, zi = sosfilt(sos, chunk, axis=0, zi=zi)
-        squared = np.einsum("ij,ij->i", filtered, filtered)
-        out[start // hop : stop // hop] = squared.reshape(-1, hop).sum(axis=1)
+        # channel-major float64 rows: the layout sosfilt runs fastest on
+        chunk = np.empty((channels.shape[1], stop - start), dtype=np.float64)
+        for c in range(channels.shape[1]):
+            chunk[c] = channels[start:stop, c]
+        filtered, zi = sosfilt(sos, chunk, axis=1, zi=zi)
+        filtered *= filtered
+        out[start // hop : stop // hop] = filtered.sum(axis=0).reshape(-1, hop).sum(axis=1)
     return out
 
 
@@ -186,10 +189,17 @@ def measure_true_peak_dbtp(audio: np.ndarray, *, sample_rate_hz: int) -> float:
     half = _TAPS_PER_PHASE // 2
     n, size = channels.shape[0], _TRUE_PEAK_CHUNK
     # sample peaks per chunk; the loudest chunks first, so that the rest can be skipped
-    chunk_peaks = []
-    for start in range(0, n, size):
-        chunk_peaks.append(np.abs(np.asarray(channels[start : start + size])).max(axis=0))
-    per_chunk = np.array(chunk_peaks, dtype=np.float64)  # (chunks, channels)
+    n_chunks = -(-n // size)
+    per_chunk = np.zeros((n_chunks, channels.shape[1]), dtype=np.float64)  # (chunks, channels)
+    block = (_BLOCK_SAMPLES // size) * size
+    for start in range(0, n, block):
+        for c in range(channels.shape[1]):
+            magnitude = np.abs(np.asarray(channels[start : start + block, c], dtype=np.float32))
+            whole = (len(magnitude) // size) * size
+            first = start // size
+            per_chunk[first : first + whole // size, c] = magnitude[:whole].reshape(-1, size).max(axis=1)
+            if whole < len(magnitude):
+                per_chunk[first + whole // size, c] = magnitude[whole:].max()
     peak = float(per_chunk.max())
     if peak <= 0.0:
         return -math.inf
@@ -278,16 +288,12 @@ def _limit(audio: np.ndarray, *, sample_rate_hz: int, ceiling_dbtp: float) -> fl
     written = 0
     rate = float(sample_rate_hz)
     for start in range(0, n, _BLOCK_SAMPLES):
-        block = np.ascontiguousarray(audio[start : start + _BLOCK_SAMPLES].T)
-        out = limiter.process(block, rate, reset=False)
-        take = min(out.shape[1], n - written)
-        audio[written : written + take] = out[:, :take].T
-        written += take
+        part = audio[start : start + _BLOCK_SAMPLES]
+        out = limiter.process(np.stack([part[:, 0], part[:, 1]]), rate, reset=False)
+        written = _put(audio, out, written)
     while written < n:  # flush the look-ahead with silence
         out = limiter.process(np.zeros((2, 4096), np.float32), rate, reset=False)
-        take = min(out.shape[1], n - written)
-        audio[written : written + take] = out[:, :take].T
-        written += take
+        written = _put(audio, out, written)
     peak = measure_true_peak_dbtp(audio, sample_rate_hz=sample_rate_hz)
     if peak > ceiling_dbtp - _TRIM_MARGIN_DB:
         trim_db = ceiling_dbtp - _TRIM_MARGIN_DB - peak
@@ -296,6 +302,14 @@ def _limit(audio: np.ndarray, *, sample_rate_hz: int, ceiling_dbtp: float) -> fl
         peak += trim_db
     np.clip(audio, -1.0, 1.0, out=audio)
     return peak
+
+
+def _put(audio: np.ndarray, planar: np.ndarray, written: int) -> int:
+    """Copy planar (2, k) output into audio (n, 2) from frame `written`; the new count."""
+    take = min(planar.shape[1], audio.shape[0] - written)
+    audio[written : written + take, 0] = planar[0, :take]
+    audio[written : written + take, 1] = planar[1, :take]
+    return written + take
 
 
 def _scale(audio: np.ndarray, gain_db: float) -> None:

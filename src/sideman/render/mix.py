@@ -30,6 +30,7 @@ import pedalboard
 from sideman.errors import InvalidField
 from sideman.music.model import Track
 from sideman.render.master import measure_loudness_lufs
+from sideman.render.spool import SpooledAudio
 
 __all__ = ["REVERB_STEM", "Mix", "mix", "pan_gains"]
 
@@ -65,20 +66,25 @@ class Mix:
     """The mixed signals, before mastering. Arrays are [shape=(n, 2), dtype=float32]
     unless said otherwise.
 
-    stems: role -> processed stem; they sum to `instrumental_premaster`.
+    stems: role -> processed stem; they sum to `instrumental_premaster`. Long inputs
+        (stems spooled by `render_stems`) give `SpooledAudio` for the stems and the
+        instrumental pre-master: ``np.asarray`` reads one back.
     instrumental_premaster: the accompaniment alone, not ducked.
     song_premaster: the voice, untouched, plus the ducked accompaniment.
-    duck_gain_db: np.ndarray [shape=(n,)], <= 0, the gain on the accompaniment in the song.
+    duck_gain_db: np.ndarray [shape=(ceil(n / duck_hop_samples),)], <= 0, the gain on the
+        accompaniment in the song per 5 ms frame (linear in between frame centres).
+    duck_hop_samples: the frame hop of `duck_gain_db`.
     instrumental_trim_db, song_trim_db: the headroom trims applied last (<= 0), so that
         song_premaster = 10**(song_trim_db/20) * (voice + Σ stems_before_trim × duck).
     instrumental_loudness_lufs: integrated loudness of `instrumental_premaster` (known
         from the balance measurement; -inf for silence), so mastering need not measure it.
     """
 
-    stems: dict[str, np.ndarray]
-    instrumental_premaster: np.ndarray
+    stems: dict[str, np.ndarray | SpooledAudio]
+    instrumental_premaster: np.ndarray | SpooledAudio
     song_premaster: np.ndarray
     duck_gain_db: np.ndarray
+    duck_hop_samples: int
     instrumental_trim_db: float
     song_trim_db: float
     instrumental_loudness_lufs: float
@@ -146,34 +152,40 @@ def mix(
     processed: dict[str, np.ndarray] = {}
     bus = np.zeros((n, 2), dtype=np.float32)
     sends = None
+    spool = False
     for role in list(stems):
         stem = stems.pop(role) if consume_stems else stems[role]  # type: ignore[attr-defined]
         track = by_role.get(role)
         gain_db, pan = (track.gain_db, track.pan) if track else (0.0, 0.0)
         left, right = pan_gains(pan)
         gain = 10.0 ** (gain_db / 20.0)
-        coefficients = np.array([left * gain, right * gain], dtype=np.float32)
-        if consume_stems and stem.dtype == np.float32 and stem.flags.c_contiguous:
-            stem *= coefficients
+        if isinstance(stem, SpooledAudio):  # read back a fresh copy of our own
+            spool = True
+            dry = np.asarray(stem)
+        elif consume_stems and stem.dtype == np.float32 and stem.flags.c_contiguous:
             dry = stem
         else:
-            dry = np.asarray(stem, dtype=np.float32) * coefficients
+            dry = np.array(stem, dtype=np.float32, order="C")
         del stem
+        # per channel: numpy is slow at broadcasting over a trailing axis of 2
+        dry[:, 0] *= np.float32(left * gain)
+        dry[:, 1] *= np.float32(right * gain)
         bus += dry
         send_db = reverb_send_db + _SEND_OFFSET_DB.get(role, 0.0)
         if send_db > -60.0:
             if sends is None:
                 sends = np.zeros((n, 2), dtype=np.float32)
             _accumulate(sends, dry, gain=10.0 ** (send_db / 20.0))
-        processed[role] = dry
+        processed[role] = SpooledAudio.write(dry) if spool else dry
+        del dry
     if sends is not None and np.any(sends):
         _reverb_in_place(sends, sample_rate_hz=sample_rate_hz)
-        processed[REVERB_STEM] = sends
         bus += sends
+        processed[REVERB_STEM] = SpooledAudio.write(sends) if spool else sends
     del sends
 
     comp = _compressor_gain(bus, sample_rate_hz=sample_rate_hz)
-    bus *= comp[:, None]
+    _apply_gain(bus, comp)
 
     placed = _place_voice(voice, n=n, offset_samples=voice_offset_samples)
     balance_db, accompaniment_lufs = _balance_db(
@@ -185,10 +197,13 @@ def mix(
     balance = np.float32(10.0 ** (balance_db / 20.0))
     bus *= balance
 
-    duck_db = _duck_gain_db(placed, n=n, depth_db=duck_depth_db, sample_rate_hz=sample_rate_hz)
-    song = bus * _db_to_gain(duck_db)[:, None]
+    hop = max(1, round(_HOP_SECONDS * sample_rate_hz))
+    duck_db = _duck_gain_db(placed, n=n, hop=hop, depth_db=duck_depth_db, sample_rate_hz=sample_rate_hz)
+    song = bus.copy()
+    _apply_frame_gain_db(song, duck_db, hop=hop)
     if placed is not None:
-        song += placed[:, None]
+        song[:, 0] += placed
+        song[:, 1] += placed
     del placed
     song_trim_db = _trim_db(song, headroom_dbfs)
     song *= np.float32(10.0 ** (song_trim_db / 20.0))
@@ -198,16 +213,24 @@ def mix(
     bus *= trim
     # every stem takes the same chain of gains as the bus: compressor, balance, trim
     comp *= balance * trim
-    for role in processed:
-        processed[role] *= comp[:, None]
+    for role, stem in processed.items():
+        if isinstance(stem, SpooledAudio):  # applied as the stem is read back
+            processed[role] = stem.with_gain(comp)
+        else:
+            _apply_gain(stem, comp)
+    premaster: np.ndarray | SpooledAudio = bus
+    if spool:  # the pre-master is not needed again until the instrumental is mastered
+        premaster = SpooledAudio.write(bus)
+        del bus
     logger.debug(
         "mix: balance %.1f dB, trims %.1f / %.1f dB", balance_db, instrumental_trim_db, song_trim_db
     )
     return Mix(
         stems=processed,
-        instrumental_premaster=bus,
+        instrumental_premaster=premaster,
         song_premaster=song,
-        duck_gain_db=duck_db.astype(np.float32, copy=False),
+        duck_gain_db=duck_db.astype(np.float32),
+        duck_hop_samples=hop,
         instrumental_trim_db=instrumental_trim_db,
         song_trim_db=song_trim_db,
         instrumental_loudness_lufs=accompaniment_lufs + balance_db + instrumental_trim_db,
@@ -227,8 +250,16 @@ def _reverb_in_place(sends: np.ndarray, *, sample_rate_hz: int) -> None:
     reverb = pedalboard.Reverb(wet_level=1.0, dry_level=0.0, **_REVERB)
     rate = float(sample_rate_hz)
     for start in range(0, len(sends), _BLOCK_SAMPLES):
-        block = np.ascontiguousarray(sends[start : start + _BLOCK_SAMPLES].T)
-        sends[start : start + _BLOCK_SAMPLES] = reverb.process(block, rate, reset=False).T
+        part = sends[start : start + _BLOCK_SAMPLES]
+        wet = reverb.process(np.stack([part[:, 0], part[:, 1]]), rate, reset=False)
+        part[:, 0] = wet[0]
+        part[:, 1] = wet[1]
+
+
+def _apply_gain(stereo: np.ndarray, gain: np.ndarray) -> None:
+    """stereo (n, 2) *= gain (n,), in place, channel by channel."""
+    stereo[:, 0] *= gain
+    stereo[:, 1] *= gain
 
 
 def _accumulate(total: np.ndarray, signal: np.ndarray, *, gain: float) -> None:
@@ -251,9 +282,13 @@ def _frame_level_db(signal: np.ndarray, *, hop: int) -> np.ndarray:
     block = max(hop, (_BLOCK_SAMPLES // hop) * hop)
     for start in range(0, n, block):
         chunk = np.asarray(signal[start : start + block], dtype=np.float32)
-        squared = chunk * chunk
-        if squared.ndim == 2:
-            squared = squared.mean(axis=1)
+        if chunk.ndim == 2:
+            squared = chunk[:, 0] * chunk[:, 0]
+            for c in range(1, chunk.shape[1]):
+                squared += chunk[:, c] * chunk[:, c]
+            squared /= np.float32(chunk.shape[1])
+        else:
+            squared = chunk * chunk
         whole = (len(squared) // hop) * hop
         first = start // hop
         power[first : first + whole // hop] = squared[:whole].reshape(-1, hop).mean(axis=1)
@@ -277,15 +312,30 @@ def _coef(time_ms: float, hop_seconds: float) -> float:
     return 1.0 - math.exp(-hop_seconds / (time_ms / 1000.0))
 
 
-def _to_samples(frame_values: np.ndarray, *, hop: int, n: int) -> np.ndarray:
-    """Frame values -> per-sample values (n,) float32, linear between frame centres."""
-    centres = (np.arange(len(frame_values), dtype=np.float32) + 0.5) * hop
-    values = np.asarray(frame_values, dtype=np.float32)
+def _frame_gain(frame_db: np.ndarray, *, hop: int, start: int, stop: int) -> np.ndarray:
+    """Linear gain for samples start..stop from per-frame dB values (linear in dB between
+    frame centres), float32."""
+    centres = (np.arange(len(frame_db), dtype=np.float64) + 0.5) * hop
+    positions = np.arange(start, stop, dtype=np.float64)
+    return _db_to_gain(np.interp(positions, centres, frame_db))
+
+
+def _gain_from_frames(frame_db: np.ndarray, *, hop: int, n: int) -> np.ndarray:
+    """Per-sample linear gain (n,) float32 from per-frame dB values, built in blocks."""
     out = np.empty(n, dtype=np.float32)
     for start in range(0, n, _BLOCK_SAMPLES):
-        positions = np.arange(start, min(start + _BLOCK_SAMPLES, n), dtype=np.float32)
-        out[start : start + len(positions)] = np.interp(positions, centres, values)
+        stop = min(start + _BLOCK_SAMPLES, n)
+        out[start:stop] = _frame_gain(frame_db, hop=hop, start=start, stop=stop)
     return out
+
+
+def _apply_frame_gain_db(stereo: np.ndarray, frame_db: np.ndarray, *, hop: int) -> None:
+    """stereo (n, 2) *= the per-frame dB curve, in place and in blocks."""
+    if not np.any(frame_db):
+        return
+    for start in range(0, len(stereo), _BLOCK_SAMPLES):
+        stop = min(start + _BLOCK_SAMPLES, len(stereo))
+        _apply_gain(stereo[start:stop], _frame_gain(frame_db, hop=hop, start=start, stop=stop))
 
 
 def _compressor_gain(bus: np.ndarray, *, sample_rate_hz: int) -> np.ndarray:
@@ -304,17 +354,17 @@ def _compressor_gain(bus: np.ndarray, *, sample_rate_hz: int) -> np.ndarray:
     reduction = np.clip(
         (smoothed - threshold) * (1.0 - 1.0 / _COMP_RATIO), 0.0, _COMP_MAX_REDUCTION_DB
     )
-    return _db_to_gain(_to_samples(-reduction, hop=hop, n=len(bus)))
+    return _gain_from_frames(-reduction, hop=hop, n=len(bus))
 
 
 def _duck_gain_db(
-    placed: np.ndarray | None, *, n: int, depth_db: float, sample_rate_hz: int
+    placed: np.ndarray | None, *, n: int, hop: int, depth_db: float, sample_rate_hz: int
 ) -> np.ndarray:
-    """The accompaniment's gain under the voice, dB per sample (n,): -depth_db where the
-    voice is near its loud level, 0 where it is silent, smoothed (30 ms / 300 ms)."""
+    """The accompaniment's gain under the voice, dB per frame of `hop` samples
+    (ceil(n / hop),): -depth_db where the voice is near its loud level, 0 where it is
+    silent, smoothed (30 ms / 300 ms)."""
     if placed is None or depth_db == 0 or not np.any(placed):
-        return np.zeros(n, dtype=np.float32)
-    hop = max(1, round(_HOP_SECONDS * sample_rate_hz))
+        return np.zeros(-(-n // hop), dtype=np.float32)
     level = _frame_level_db(placed, hop=hop)
     hop_s = hop / sample_rate_hz
     smoothed = _smooth(
@@ -327,7 +377,7 @@ def _duck_gain_db(
         0.0,
         1.0,
     )
-    return _to_samples(-depth_db * amount, hop=hop, n=n)
+    return -depth_db * amount
 
 
 def _place_voice(voice: np.ndarray | None, *, n: int, offset_samples: int) -> np.ndarray | None:

@@ -27,6 +27,7 @@ import tinysoundfont
 from sideman.errors import InvalidField
 from sideman.music.model import Note, Score, Track
 from sideman.render.soundfonts import SoundFont
+from sideman.render.spool import SpooledAudio, should_spool
 
 __all__ = ["render_stems", "render_track"]
 
@@ -57,7 +58,8 @@ def render_stems(
     sample_rate_hz: int,
     origin_seconds: float,
     duration_seconds: float,
-) -> dict[str, np.ndarray]:
+    spool: bool | None = None,
+) -> dict[str, np.ndarray | SpooledAudio]:
     """Render every track of a score; tracks that share a role are summed.
 
     Parameters
@@ -68,11 +70,13 @@ def render_stems(
     origin_seconds : the score time of output sample 0 (negative for an intro that
         starts before the voice).
     duration_seconds : the output length; n = round(duration_seconds * sample_rate_hz).
+    spool : keep each finished stem in a temporary file (`SpooledAudio`) instead of in
+        memory; None decides by length (`should_spool`: longer than 150 s).
 
     Returns
     -------
-    dict role -> np.ndarray [shape=(n, 2), dtype=float32], stereo, unscaled synth
-    output (peaks may pass 1.0). Notes sounding before `origin_seconds` are rendered
+    dict role -> np.ndarray [shape=(n, 2), dtype=float32] (or its `SpooledAudio`),
+    stereo, unscaled synth output (peaks may pass 1.0). Notes sounding before `origin_seconds` are rendered
     from their start so that they sound at sample 0; release tails past n are cut.
 
     Raises
@@ -100,21 +104,31 @@ def render_stems(
             value=duration_seconds,
         )
     n = round(duration_seconds * sample_rate_hz)
-    stems: dict[str, np.ndarray] = {}
+    if spool is None:
+        spool = should_spool(n, sample_rate_hz=sample_rate_hz)
+    by_role: dict[str, list[Track]] = {}
+    for track in score.tracks:
+        by_role.setdefault(track.role, []).append(track)
+    stems: dict[str, np.ndarray | SpooledAudio] = {}
     loaded = _synth(soundfont, sample_rate_hz)
     with loaded.lock:  # one score at a time through the shared synthesizer
-        for track in score.tracks:
-            audio = render_track(
-                track,
-                soundfont=soundfont,
-                sample_rate_hz=sample_rate_hz,
-                origin_seconds=origin_seconds,
-                n_samples=n,
-            )
-            if track.role in stems:
-                stems[track.role] += audio
-            else:
-                stems[track.role] = audio
+        for role, tracks in by_role.items():
+            audio = None
+            for track in tracks:
+                part = render_track(
+                    track,
+                    soundfont=soundfont,
+                    sample_rate_hz=sample_rate_hz,
+                    origin_seconds=origin_seconds,
+                    n_samples=n,
+                )
+                if audio is None:
+                    audio = part
+                else:
+                    audio += part
+                del part
+            stems[role] = SpooledAudio.write(audio) if spool else audio
+            del audio
     return stems
 
 
