@@ -3,6 +3,7 @@ processes (Dramatiq on the local Redis, task records in the local PostgreSQL), r
 the real pipeline on a short synthetic take (tests/signals.py `sung_melody(bars=4)`).
 
     .venv/bin/python benchmarks/scaleout.py [--tasks 20] [--workers 1,2] [--variations 2]
+                                            [--pin-cpus]
 
 Prints, per worker count: tasks per minute (batch size / time from the first submit to
 the last finish), the worst and median queue wait (submit to the start of the task's
@@ -41,18 +42,24 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=20)
     parser.add_argument("--workers", default="1,2", help="worker counts to compare")
     parser.add_argument("--variations", type=int, default=2, help="takes per task")
+    parser.add_argument("--pin-cpus", action="store_true",
+                        help="sideman worker --pin-cpus: one core per worker process")
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
     rows = []
     with tempfile.TemporaryDirectory() as scratch, fresh_postgres_database() as database_url:
         take = write_audio(Path(scratch) / "take.wav", sung_melody(bars=4).samples)
         for count in counts:
+            print(f"running {args.tasks} tasks on {count} worker(s)...", file=sys.stderr)
             rows.append(run_batch(count, tasks=args.tasks, variations=args.variations,
+                                  pin_cpus=args.pin_cpus,
                                   database_url=database_url, take=take,
                                   data_dir=Path(scratch) / f"w{count}"))
     base = rows[0]["per_minute"]
     print(f"\nbatch: {args.tasks} tasks x {args.variations} variation(s), "
-          f"sung_melody(bars=4), {os.cpu_count()} cores, load before: {_load()}")
+          f"sung_melody(bars=4), {os.cpu_count()} cores, "
+          f"{'pinned, one core per worker' if args.pin_cpus else 'workers not pinned'}, "
+          f"load average after: {_load()}")
     print(f"{'workers':>7} {'seconds':>8} {'tasks/min':>10} {'ratio':>6} "
           f"{'worst wait s':>13} {'median wait s':>14} {'attempts':>9}")
     for row in rows:
@@ -62,8 +69,8 @@ def main() -> int:
     return 0
 
 
-def run_batch(workers: int, *, tasks: int, variations: int, database_url: str, take: Path,
-              data_dir: Path) -> dict:
+def run_batch(workers: int, *, tasks: int, variations: int, pin_cpus: bool, database_url: str,
+              take: Path, data_dir: Path) -> dict:
     from sideman.tasks import TaskStore, open_database
     from sideman.tasks.dramatiq_queue import DramatiqQueue
     from sideman.tasks.migrations import prepare_database
@@ -83,7 +90,7 @@ def run_batch(workers: int, *, tasks: int, variations: int, database_url: str, t
         store = TaskStore(db)
         cluster = Cluster({f"SIDEMAN_{k.upper()}": str(v) for k, v in values.items()},
                           log_dir=Path(tempfile.mkdtemp(prefix="sideman-bench-")))
-        cluster.start_group(processes=workers)
+        cluster.start_group(processes=workers, pin_cpus=pin_cpus)
         queue = DramatiqQueue(settings=settings)
         try:
             # ready when every process has talked to Redis (its broker heartbeat)

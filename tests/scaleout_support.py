@@ -100,11 +100,12 @@ class Cluster:
         self.log_dir = log_dir
         self.supervisors: list[subprocess.Popen] = []
 
-    def start_group(self, *, processes: int = 1) -> subprocess.Popen:
+    def start_group(self, *, processes: int = 1, pin_cpus: bool = False) -> subprocess.Popen:
         index = len(self.supervisors)
         log = open(self.log_dir / f"worker-{index}.log", "ab")  # noqa: SIM115 - closed by the OS
         proc = subprocess.Popen(
-            [sys.executable, "-m", "sideman.cli", "worker", "--processes", str(processes)],
+            [sys.executable, "-m", "sideman.cli", "worker", "--processes", str(processes),
+             *(["--pin-cpus"] if pin_cpus else [])],
             env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )

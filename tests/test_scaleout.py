@@ -17,8 +17,10 @@ import secrets
 import signal
 import threading
 import time
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -77,11 +79,11 @@ class Receiver:
         return seen
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory):
+@contextmanager
+def running_cluster(root: Path, *, isolation: str = "process"):
+    """Two `sideman worker` groups (one process each) on a fresh database and namespace."""
     require_modules()
     redis_client()
-    root = tmp_path_factory.mktemp("scaleout")
     with fresh_postgres_database() as database_url, fresh_redis_namespace() as namespace:
         values = {
             "redis_url": REDIS_URL, "redis_namespace": namespace,
@@ -93,6 +95,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
             "broker_maintenance_per_million": 1_000_000,
             "task_retry_backoff_seconds": BACKOFF_SECONDS, "stale_task_seconds": 60,
             "allow_private_urls": True, "api_key": "sk-scaleout-test",
+            "worker_isolation": isolation,
         }
         env = {f"SIDEMAN_{k.upper()}": str(v) for k, v in values.items()}
         env |= {"SIDEMAN_CALLBACK_RETRY_DELAYS_SECONDS": "[0.2, 0.2]",
@@ -109,10 +112,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
         workers.start_group()
         workers.start_group()
         queue = DramatiqQueue(settings=settings)
-        ctx = type("Ctx", (), {})()
-        ctx.settings, ctx.db, ctx.store, ctx.queue, ctx.workers = (
-            settings, db, TaskStore(db), queue, workers)
-        ctx.receiver = Receiver()
+        ctx = SimpleNamespace(settings=settings, db=db, store=TaskStore(db), queue=queue,
+                              workers=workers, receiver=Receiver())
         try:
             yield ctx
         finally:
@@ -120,6 +121,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
             ctx.receiver.server.shutdown()
             db.dispose()
             queue.broker.close()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory):
+    with running_cluster(tmp_path_factory.mktemp("scaleout")) as ctx:
+        yield ctx
 
 
 def submit(ctx, title: str, *, callback: bool = False) -> str:  # noqa: ANN001
@@ -228,6 +235,36 @@ def test_long_numpy_task_is_not_redelivered(cluster) -> None:  # noqa: ANN001
     # the message never went back to the queue, and only one copy was ever held
     assert all(waiting == 0 for waiting, _ in samples), samples
     assert all(unacked <= 1 for _, unacked in samples), samples
+
+
+def test_a_gil_holding_task_is_not_redelivered(cluster) -> None:  # noqa: ANN001
+    """One C call holding the GIL for 3x the broker heartbeat timeout and 2x the lease:
+    the worker runs the pipeline in a child process, so its heartbeats go on."""
+    task_id = submit(cluster, f"gil:{3 * HEARTBEAT_TIMEOUT_SECONDS}")
+    task = done(cluster, task_id, timeout_seconds=40)
+    assert task.status == "finished"
+    assert task.attempts == 1
+    assert len(calls(cluster, task_id)) == 1
+
+
+def test_without_process_isolation_a_gil_holding_task_runs_twice(tmp_path: Path) -> None:
+    """The control for the test above: with worker_isolation=thread the same task starves
+    the heartbeats, the lease runs out, and another worker runs it again."""
+    with running_cluster(tmp_path, isolation="thread") as threaded:
+        task_id = submit(threaded, f"gil:{3 * HEARTBEAT_TIMEOUT_SECONDS}")
+        task = done(threaded, task_id, timeout_seconds=60)
+        assert task.status == "finished"  # still one result: the second run wins
+        assert task.attempts >= 2
+        assert len(calls(threaded, task_id)) >= 2
+        assert result_files(threaded, task_id) == EXPECTED_FILES
+
+
+def test_a_pipeline_process_that_dies_is_retried_then_failed(cluster) -> None:  # noqa: ANN001
+    task_id = submit(cluster, "segfault")
+    task = done(cluster, task_id, timeout_seconds=40)
+    assert task.status == "failed" and task.attempts == 3
+    assert len(calls(cluster, task_id)) == 3
+    assert len({pid for pid, _ in calls(cluster, task_id)}) <= 2  # the workers lived on
 
 
 def test_poison_task_that_kills_its_worker_ends_failed(cluster) -> None:  # noqa: ANN001

@@ -118,6 +118,8 @@ def _parser() -> argparse.ArgumentParser:
                                    "sideman worker --processes 2",
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     worker.add_argument("--processes", type=int, default=None, help="default: one per core")
+    worker.add_argument("--pin-cpus", action="store_true", default=None,
+                        help="one core per worker process (a dedicated worker machine)")
     worker.add_argument("--data-dir", type=Path, default=None)
     worker.set_defaults(run=_worker)
 
@@ -220,7 +222,8 @@ def _serve(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     from sideman.worker import run_workers
 
-    return run_workers(_settings(data_dir=args.data_dir), processes=args.processes)
+    return run_workers(_settings(data_dir=args.data_dir), processes=args.processes,
+                       pin_cpus=args.pin_cpus)
 
 
 def _keys_create(args: argparse.Namespace) -> int:

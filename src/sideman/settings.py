@@ -158,3 +158,13 @@ class Settings(BaseSettings):
     s3_region: str = "us-east-1"
     s3_access_key_id: str | None = None
     s3_secret_access_key: str | None = None
+    worker_isolation: str = Field(
+        default="process",
+        description="how `sideman worker` runs the pipeline: process (a forked child per "
+        "attempt, so no long C call can starve the heartbeats) or thread (in the worker)",
+    )
+    worker_pin_cpus: bool = Field(
+        default=False,
+        description="pin `sideman worker` process i to core i mod cores, one numeric thread "
+        "each (a dedicated worker machine: N workers then do N times the work of one)",
+    )

@@ -185,9 +185,23 @@ class DramatiqQueue:
             1.0, settings.task_lease_seconds / 2)
         self._stopping = threading.Event()
         self._sweeper: threading.Thread | None = None
+        self._unsent: set[str] = set()
+        self._unsent_lock = threading.Lock()
 
     def enqueue(self, task_id: str) -> None:
-        self.actor.send(task_id)
+        """Send the task's message. With Redis away the task stays `not_started` in the
+        database (it is accepted all the same); the sweeper tries again every half lease
+        (and any sweeper sends it once it is `stale_task_seconds` old)."""
+        try:
+            self.actor.send(task_id)
+        except Exception as exc:
+            log.error("task %s: could not reach the broker (%s); the sweeper will send it "
+                      "again", task_id, exc)
+            with self._unsent_lock:
+                self._unsent.add(task_id)
+            return
+        with self._unsent_lock:
+            self._unsent.discard(task_id)
 
     def start(self) -> None:
         if self._sweeper is not None or self._find_lost is None:
@@ -229,6 +243,10 @@ class DramatiqQueue:
 
     def _sweep_once(self) -> None:
         try:
+            with self._unsent_lock:
+                unsent = sorted(self._unsent)
+            for task_id in unsent:
+                self.enqueue(task_id)
             lost = self._find_lost() if self._find_lost else []
             for task_id in lost:
                 self.enqueue(task_id)

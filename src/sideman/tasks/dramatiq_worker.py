@@ -34,6 +34,7 @@ class WorkerServices(Middleware):
         from sideman.api.app import load_generate
         from sideman.storage.backends import build_blob_stores, publishing
         from sideman.tasks import CallbackSender, KeyStore, TaskRunner, TaskStore, open_database
+        from sideman.tasks.isolation import in_child_process
         from sideman.tasks.migrations import prepare_database
 
         settings = self.settings
@@ -53,7 +54,13 @@ class WorkerServices(Middleware):
             allow_private=settings.allow_private_urls,
         )
         uploads, results = build_blob_stores(settings)
-        generate = publishing(load_generate(settings.pipeline), results)
+        generate = load_generate(settings.pipeline)
+        if settings.worker_isolation == "process":
+            generate = in_child_process(generate)
+        elif settings.worker_isolation != "thread":
+            raise ValueError("worker_isolation must be 'process' or 'thread', "
+                             f"got {settings.worker_isolation!r}")
+        generate = publishing(generate, results)
         runner = TaskRunner(store=store, settings=settings, generate=generate, uploads=uploads,
                             callbacks=callbacks)
         self.handle = message_handler(run_task=runner.run, store=store, settings=settings)
