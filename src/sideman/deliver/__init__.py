@@ -85,10 +85,11 @@ def variation_file_jobs(
     def score_files() -> None:
         write_midi(score, base / "arrangement.mid", origin_seconds=origin_seconds, title=title)
         chart = chart_json(arrangement.form.chords, key=score.key.label, meter=score.grid.meter,
-                           tempo_bpm=score.grid.tempo_bpm)
+                           tempo_bpm=score.grid.tempo_bpm, bars=arrangement.form.bars)
         (base / "chords.json").write_text(json.dumps(chart, indent=1))
         (base / "chords.txt").write_text(lead_sheet(arrangement.form.chords, title=title, key=score.key.label,
-                                                    meter=score.grid.meter, tempo_bpm=score.grid.tempo_bpm))
+                                                    meter=score.grid.meter, tempo_bpm=score.grid.tempo_bpm,
+                                                    bars=arrangement.form.bars))
         subtitle = (f"{score.key.label} · {score.grid.tempo_bpm:.0f} bpm · {arrangement.style.genre}"
                     f" · take {arrangement.variation + 1}")
         draw_cover(base / "cover.jpg", title=title, subtitle=subtitle, moods=arrangement.style.moods,
