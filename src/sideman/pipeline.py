@@ -3,6 +3,8 @@ and the web page all come through here; the task store decides *when* it runs.""
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import hashlib
 import heapq
 import itertools
@@ -178,6 +180,7 @@ def generate(
     manifest["timings_seconds"] = _rounded(timings, started)
     report("text", 20, manifest)
 
+    _return_freed_memory_promptly()
     soundfont = find_soundfont(settings.soundfont_path)
     manifest["soundfont"] = {"name": soundfont.name, "path": str(soundfont.path), "license": soundfont.license}
     title = request.title or Path(request.audio_path).stem
@@ -218,6 +221,29 @@ def generate(
                    100 if done else 20 + int(80 * (i + 1) / len(arrangements)), manifest)
     log.info("generated %d variation(s) in %.2f s", len(arrangements), time.perf_counter() - started)
     return manifest
+
+
+#: allocations at least this large get their own mapping (see _return_freed_memory_promptly)
+_MMAP_THRESHOLD_BYTES = 1 << 20
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
+
+
+@functools.cache
+def _return_freed_memory_promptly() -> None:
+    """Make glibc hand large freed blocks straight back to the system.
+
+    The render works in blocks of a few MB from two threads. glibc raises its mmap
+    threshold after each large free (up to 32 MB), so those blocks end up in per-thread
+    heaps that are not given back; measured on an 8-minute input this held 150-800 MB
+    beyond the live data (peak RSS 1.55-2.2 GB against 1.4 GB). A fixed 1 MB threshold
+    stops that; elsewhere (not glibc) this does nothing."""
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    if not mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES):
+        log.debug("mallopt(M_MMAP_THRESHOLD) refused")
 
 
 #: threads that render and write: the machine's two cores (LAME, pedalboard, numpy and
