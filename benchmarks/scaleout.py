@@ -8,13 +8,16 @@ the real pipeline on a short synthetic take (tests/signals.py `sung_melody(bars=
 Prints, per worker count: tasks per minute (batch size / time from the first submit to
 the last finish), the worst and median queue wait (submit to the start of the task's
 pipeline run), and the throughput ratio against the first worker count (goal >= 1.7x
-for 2 workers on 2 cores). Uses a fresh database and Redis namespace, removed after.
+for 2 workers on 2 cores), and the cores the workers actually got (their CPU seconds
+over the batch's wall time: on a machine shared with other work, fewer than the worker
+count). Uses a fresh database and Redis namespace, removed after.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import secrets
 import statistics
 import sys
@@ -61,11 +64,11 @@ def main() -> int:
           f"{'pinned, one core per worker' if args.pin_cpus else 'workers not pinned'}, "
           f"load average after: {_load()}")
     print(f"{'workers':>7} {'seconds':>8} {'tasks/min':>10} {'ratio':>6} "
-          f"{'worst wait s':>13} {'median wait s':>14} {'attempts':>9}")
+          f"{'worst wait s':>13} {'median wait s':>14} {'attempts':>9} {'cores used':>11}")
     for row in rows:
         print(f"{row['workers']:>7} {row['seconds']:>8.1f} {row['per_minute']:>10.2f} "
               f"{row['per_minute'] / base:>5.2f}x {row['worst_wait']:>13.1f} "
-              f"{row['median_wait']:>14.1f} {row['attempts']:>9}")
+              f"{row['median_wait']:>14.1f} {row['attempts']:>9} {row['cores_used']:>11.2f}")
     return 0
 
 
@@ -88,6 +91,8 @@ def run_batch(workers: int, *, tasks: int, variations: int, pin_cpus: bool, data
         prepare_database(database_url)
         db = open_database(database_url)
         store = TaskStore(db)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu_before = before.ru_utime + before.ru_stime
         cluster = Cluster({f"SIDEMAN_{k.upper()}": str(v) for k, v in values.items()},
                           log_dir=Path(tempfile.mkdtemp(prefix="sideman-bench-")))
         cluster.start_group(processes=workers, pin_cpus=pin_cpus)
@@ -123,13 +128,18 @@ def run_batch(workers: int, *, tasks: int, variations: int, pin_cpus: bool, data
                 print(f"warning: {len(failed)} task(s) failed", file=sys.stderr)
             waits = [calls(settings.data_dir, task_id)[0][1] - at
                      for task_id, at in submitted.items() if calls(settings.data_dir, task_id)]
-            return {"workers": workers, "seconds": seconds, "per_minute": tasks / seconds * 60,
-                    "worst_wait": max(waits), "median_wait": statistics.median(waits),
-                    "attempts": sum(t.attempts for t in states)}
+            result = {"workers": workers, "seconds": seconds, "per_minute": tasks / seconds * 60,
+                      "worst_wait": max(waits), "median_wait": statistics.median(waits),
+                      "attempts": sum(t.attempts for t in states)}
         finally:
             cluster.stop()
             queue.broker.close()
             db.dispose()
+        # CPU of every worker process and pipeline child (all waited for by now), boot
+        # and shutdown included: how many cores the workers actually got
+        used = resource.getrusage(resource.RUSAGE_CHILDREN)
+        result["cores_used"] = (used.ru_utime + used.ru_stime - cpu_before) / result["seconds"]
+        return result
 
 
 def _load() -> str:

@@ -1,5 +1,11 @@
-"""generate(): the five stages, one after another. The CLI, the service, the Python API
-and the web page all come through here; the task store decides *when* it runs."""
+"""generate(): the five stages. The CLI, the service, the Python API and the web page
+all come through here; the task store decides *when* it runs.
+
+Ingest, analysis and arrangement run one after another; then the variations are
+rendered and written by two worker threads (the machine's two cores) as chains of
+tasks ordered by (variation, step), so variation 1 is finished first (the `first`
+callback) while variation 2 synthesizes and encodes alongside it. Inputs whose output
+passes `_OVERLAP_MAX_SECONDS` render one variation at a time, to keep memory flat."""
 
 from __future__ import annotations
 

@@ -92,12 +92,14 @@ class WavWriter:
 
     def write(self, block: np.ndarray) -> None:
         """Append frames: np.ndarray [shape=(k, 2)], clipped to [-1, 1], rounded."""
-        scaled = np.clip(_check_stereo(block), -1.0, 1.0) * self._full_scale
-        ints = np.rint(scaled).astype("<i4")
+        scaled = np.clip(_check_stereo(block), -1.0, 1.0)  # a new array: scaled in place
+        scaled *= self._full_scale
+        np.rint(scaled, out=scaled)
+        ints = scaled.astype("<i4")
         if self.bits == 16:
             data = ints.astype("<i2").tobytes()
-        else:  # the low three bytes of each little-endian int32
-            data = ints.reshape(-1, 1).view(np.uint8)[:, :3].tobytes()
+        else:  # the low three bytes of each little-endian int32, gathered in one copy
+            data = np.ascontiguousarray(ints.reshape(-1, 1).view(np.uint8)[:, :3]).tobytes()
         self._file.writeframesraw(data)
 
     def close(self) -> None:

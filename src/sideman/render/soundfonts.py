@@ -8,8 +8,9 @@ Order of search (`find_soundfont`):
 
 MuseScore General (Debian ``musescore-general-soundfont*``) sounds better but is never
 picked on its own: measured, it takes ~1.4 GB resident in tinysoundfont (which decodes
-every sample to float32 when it loads a font) against ~440 MB for FluidR3_GM, and each
-rendering thread holds its own copy. Configure it explicitly where memory allows.
+every sample to float32 when it loads a font) against ~440 MB for FluidR3_GM; the
+process loads one copy (see synth.py) and the whole of it must stay under 1.5 GB on an
+eight-minute input. Configure it explicitly where memory allows.
 """
 
 from __future__ import annotations
