@@ -21,13 +21,17 @@ At least once, seen once:
   whose lease ran out with no attempts left and re-sends tasks that lost their message
   (lease expired, or `not_started` for longer than `stale_task_seconds`).
 
-Long numpy work and the broker heartbeat: Dramatiq's Redis consumer heartbeats only when
-it talks to Redis, and with its prefetch buffer full (one message running, one waiting)
-it stops fetching, so a task longer than the heartbeat timeout would look like a dead
-worker and be redelivered. `BrokerHeartbeat` (middleware) beats from its own thread in
-every worker process, whatever the worker threads do; the task lease has its own
-heartbeat thread (TaskRunner). `tests/test_scaleout.py::test_long_task_is_not_redelivered`
-runs a task four times longer than both timeouts and checks it was delivered once.
+Long numpy work and the heartbeats: a worker is taken for dead when its broker heartbeat
+(every Redis command of its Dramatiq consumers) or its task lease (TaskRunner's
+heartbeat thread) stops for longer than its timeout. Both are sent from threads, and a
+long C call that holds the GIL starves every thread of the process. So the worker runs
+the pipeline in a forked child (sideman.tasks.isolation, `worker_isolation=process`):
+the worker process itself only waits on a pipe and relays stage events. With prefetch 1
+a busy worker's main consumer sends nothing while it runs a task; `BrokerHeartbeat`
+(middleware) beats from its own thread so the heartbeat never depends on the consumers.
+Tests: `test_long_numpy_task_is_not_redelivered`, `test_a_gil_holding_task_is_not_redelivered`
+and its control `test_without_process_isolation_a_gil_holding_task_runs_twice`
+(tests/test_scaleout.py) run tasks longer than both timeouts.
 """
 
 from __future__ import annotations
