@@ -13,8 +13,10 @@ Which path a database takes:
   made by ``create_all`` before migrations existed (tables, no ``alembic_version``) is
   stamped at the first revision, then upgraded.
 
-A new column or table: change ``sideman.tasks.db`` and add a revision under
-``versions/`` (``alembic -c <this folder>/alembic.ini revision -m "..."`` or by hand).
+A new column or table: change ``sideman.tasks.db``, add a revision under ``versions/``
+(by hand: the next number, ``down_revision`` the previous one; or
+``alembic.command.revision(alembic_config(), message=...)``), set HEAD_REVISION, and
+``tests/test_scaleout_db.py`` checks that the migrated schema still equals the models.
 """
 
 from __future__ import annotations
