@@ -44,6 +44,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import dramatiq
+import redis
 from dramatiq.brokers.redis import MAINTENANCE_SCALE, RedisBroker
 from dramatiq.middleware import Middleware
 from sqlalchemy import or_, select
@@ -79,8 +80,11 @@ def build_broker(settings: Settings, *, heartbeat: bool = True) -> RedisBroker:
     """
     if not settings.redis_url:
         raise ValueError("settings.redis_url is not set: the scale-out queue needs Redis")
+    # timeouts: a Redis that stops answering is an error (and /readyz a 503), not a hang
+    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5,
+                                  socket_timeout=30, health_check_interval=30)
     broker = RedisBroker(
-        url=settings.redis_url,
+        client=client,
         namespace=settings.redis_namespace,
         heartbeat_timeout=int(settings.broker_heartbeat_timeout_seconds * 1000),
         maintenance_chance=min(MAINTENANCE_SCALE, settings.broker_maintenance_per_million),
