@@ -249,14 +249,15 @@ def test_a_gil_holding_task_is_not_redelivered(cluster) -> None:  # noqa: ANN001
 
 def test_without_process_isolation_a_gil_holding_task_runs_twice(tmp_path: Path) -> None:
     """The control for the test above: with worker_isolation=thread the same task starves
-    the heartbeats, the lease runs out, and another worker runs it again."""
+    the heartbeats, the lease runs out, and another worker runs it again (every attempt
+    starves its own lease, so it may even end `failed` after 3 interrupted attempts)."""
     with running_cluster(tmp_path, isolation="thread") as threaded:
         task_id = submit(threaded, f"gil:{3 * HEARTBEAT_TIMEOUT_SECONDS}")
         task = done(threaded, task_id, timeout_seconds=60)
-        assert task.status == "finished"  # still one result: the second run wins
         assert task.attempts >= 2
         assert len(calls(threaded, task_id)) >= 2
-        assert result_files(threaded, task_id) == EXPECTED_FILES
+        if task.status == "finished":  # still one set of files: the last run's
+            assert result_files(threaded, task_id) == EXPECTED_FILES
 
 
 def test_a_pipeline_process_that_dies_is_retried_then_failed(cluster) -> None:  # noqa: ANN001
