@@ -217,6 +217,7 @@ def generate(
             )
             job.rendered = None  # let this variation's audio go
             if not overlap and i + 1 < len(jobs):
+                _trim_heap()
                 jobs[i + 1].start()
             timings["render"] = job.render_seconds + (timings["render"] if i else 0.0)
             timings["deliver"] = time.perf_counter() - render_started - timings["render"]
@@ -250,6 +251,16 @@ def _return_freed_memory_promptly() -> None:
         return
     if not mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES):
         log.debug("mallopt(M_MMAP_THRESHOLD) refused")
+
+
+def _trim_heap() -> None:
+    """Give the heaps' free pages back to the system (glibc ``malloc_trim``), between
+    two long variations; nothing elsewhere."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim(0)
 
 
 #: threads that render and write: the machine's two cores (LAME, pedalboard, numpy and
