@@ -10,6 +10,7 @@ the same protocol.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
@@ -69,10 +70,14 @@ class LocalBlobStore:
         except KeyError:
             return False
 
+    #: fsync the bytes before the rename (a folder other machines read needs it)
+    durable = False
+
     def write(self, key: str, chunks: Iterable[bytes], *, max_bytes: int | None = None) -> int:
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.partial")
+        # a partial file of this writer's own: two writers of one key never mix their bytes
+        partial = target.with_name(f".{target.name}.{secrets.token_hex(8)}.partial")
         written = 0
         try:
             with open(partial, "wb") as handle:
@@ -81,6 +86,9 @@ class LocalBlobStore:
                     if max_bytes is not None and written > max_bytes:
                         raise TooLarge(limit_bytes=max_bytes)
                     handle.write(chunk)
+                if self.durable:
+                    handle.flush()
+                    os.fsync(handle.fileno())
             os.replace(partial, target)
         finally:
             partial.unlink(missing_ok=True)
