@@ -98,6 +98,7 @@ def test_v5_is_humanized_and_v45_is_fuller(heard) -> None:
     keys5 = next(t for t in v5.score.tracks if t.role == "keys")
     assert len(keys45.notes) > len(keys5.notes)  # sevenths added to the voicings
     assert len(v45.score.tracks) >= len(v5.score.tracks)
+    assert v45.score.reverb_room_size > v5.score.reverb_room_size
 
 
 def test_vocal_gender_sets_the_backing_vocal_register(heard) -> None:

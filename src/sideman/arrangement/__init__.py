@@ -42,7 +42,7 @@ class Knobs:
     weirdness_constraint: 0 textbook triads and patterns; toward 1, substitutions
         (sevenths, sixths, sus, borrowed iv, tritone subs) that the melody still agrees with.
     model: "V4_5PLUS" richer tone: sevenths in the voicings, a pad layer where the band
-        has none, full stereo spread. "V5" more expressive: humanized timing and
+        has none, full stereo spread, a longer reverb. "V5" more expressive: humanized timing and
         velocity, dynamics that follow the voice more closely, drum fills answering the
         voice's rests; narrower stereo.
     vocal_gender: "m" / "f": the register the harmony keeps clear and the register of
@@ -121,7 +121,9 @@ def arrange(analysis: Analysis, style: StyleSpec, *, knobs: Knobs, seed: int, va
             tracks.append(Track(part.role, part.instrument, part.program, part.is_drum, notes,
                                 gain_db=float(level["gain_db"]),
                                 pan=float(level["pan"]) * stereo_width * (-1 if variation % 2 else 1)))
-    score = Score(tuple(tracks), form.grid, analysis.key, form.chords, form.sections)
+    # V4_5PLUS: a longer reverb tail for the richer tone
+    room = 0.62 if knobs.model == "V4_5PLUS" else 0.45
+    score = Score(tuple(tracks), form.grid, analysis.key, form.chords, form.sections, reverb_room_size=room)
     brief = write_brief(analysis, style, form, tracks=score.tracks, variation=variation)
     return Arrangement(score, form, style, seed, variation, brief)
 

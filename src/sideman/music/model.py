@@ -256,6 +256,7 @@ class Score:
     key: Key
     chords: tuple[ChordSpan, ...] = ()
     sections: tuple[Section, ...] = field(default=())
+    reverb_room_size: float = 0.45  # the band's shared reverb, 0..1 (larger: longer tail)
 
     @property
     def end_seconds(self) -> float:

@@ -195,6 +195,7 @@ def mix_variation(
         sample_rate_hz=sample_rate_hz,
         voice_offset_samples=round(-origin_seconds * sample_rate_hz),
         duck_depth_db=duck_depth_db,
+        reverb_room_size=score.reverb_room_size,
     )
 
 

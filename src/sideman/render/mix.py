@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 #: reverb send level per role relative to `reverb_send_db` (low end stays dry)
 _SEND_OFFSET_DB: Mapping[str, float] = {"bass": -60.0, "drums": -6.0}
-#: the shared reverb: a medium room, gently damped
+#: the shared reverb: a medium room (the score may ask for another size), gently damped
 _REVERB = {"room_size": 0.45, "damping": 0.5, "width": 1.0}
 #: envelope frame hop for the compressor and the duck detector, seconds
 _HOP_SECONDS = 0.005
@@ -99,6 +99,7 @@ def mix(
     voice_offset_samples: int,
     duck_depth_db: float = 3.0,
     reverb_send_db: float = -12.0,
+    reverb_room_size: float = 0.45,
     accompaniment_to_voice_lu: float = -1.0,
     headroom_dbfs: float = -6.0,
     consume_stems: bool = False,
@@ -115,6 +116,7 @@ def mix(
         voice's head is cut).
     duck_depth_db : accompaniment reduction in the song at full voice level (0 = none).
     reverb_send_db : send level into the shared reverb (bass dry, drums 6 dB less).
+    reverb_room_size : the shared reverb's size, 0..1 (longer tails above 0.5).
     accompaniment_to_voice_lu : the accompaniment's integrated loudness relative to the
         voice's, before ducking.
     headroom_dbfs : sample-peak ceiling of both premasters (a trim down, never up).
@@ -179,7 +181,7 @@ def mix(
         processed[role] = SpooledAudio.write(dry) if spool else dry
         del dry
     if sends is not None and np.any(sends):
-        _reverb_in_place(sends, sample_rate_hz=sample_rate_hz)
+        _reverb_in_place(sends, sample_rate_hz=sample_rate_hz, room_size=reverb_room_size)
         bus += sends
         processed[REVERB_STEM] = SpooledAudio.write(sends) if spool else sends
     del sends
@@ -244,10 +246,10 @@ def pan_gains(pan: float) -> tuple[float, float]:
     return math.sqrt(2.0) * math.cos(angle), math.sqrt(2.0) * math.sin(angle)
 
 
-def _reverb_in_place(sends: np.ndarray, *, sample_rate_hz: int) -> None:
+def _reverb_in_place(sends: np.ndarray, *, sample_rate_hz: int, room_size: float) -> None:
     """The shared reverb (Freeverb, wet only) over the send bus, (n, 2) float32, in place
     and in blocks (the reverb keeps its state across blocks; it has no latency)."""
-    reverb = pedalboard.Reverb(wet_level=1.0, dry_level=0.0, **_REVERB)
+    reverb = pedalboard.Reverb(wet_level=1.0, dry_level=0.0, **{**_REVERB, "room_size": room_size})
     rate = float(sample_rate_hz)
     for start in range(0, len(sends), _BLOCK_SAMPLES):
         part = sends[start : start + _BLOCK_SAMPLES]
