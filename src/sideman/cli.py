@@ -98,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     add.set_defaults(run=_add)
 
     evaluate = sub.add_parser("eval", help="score the analysis and the band on an eval folder",
-                              epilog="example:\n  sideman eval ../shared/eval/dev --json",
+                              epilog="example:\n  sideman eval eval/dev --json",
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     evaluate.add_argument("folder", type=Path, help="a folder of cases (audio + JSON, shared eval/FORMAT.md)")
     evaluate.add_argument("--tags", default="pop, piano", help="the style the band plays in")

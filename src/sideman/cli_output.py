@@ -5,7 +5,7 @@ run, the readable summary of an analysis, and the `--plot` picture.
     progress = StageProgress(sys.stderr, variations=2)
     manifest = generate(request, out_dir=out, settings=settings, on_stage=progress)
     progress.close()
-    print(add_table(manifest, out_dir=out))
+    sys.stdout.write(add_table(manifest, out_dir=out) + "\n")
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ against Albrecht & Shanahan's (2013) major and minor key profiles by log-likelih
 
 Those profiles were counted from real melodies and harmonies, so unlike probe-tone
 ratings they hold the minor third and the sixth apart from the major ones, which keeps
-E minor from being heard as E major (tested on ../shared/eval/dev; the Krumhansl-Kessler
+E minor from being heard as E major (on the project's dev evaluation set the Krumhansl-Kessler
 profiles by correlation score 0.79 there, these 1.0)."""
 
 from __future__ import annotations
