@@ -65,12 +65,7 @@ def detail_data(task: Task, *, base_url: str, results_dir: Path | None = None) -
     task's variations whose song file is already on disk are listed too (the `first`
     callback uses that).
     """
-    if task.status == TaskStatus.FINISHED:
-        files = _variation_files(task, base_url=base_url, results_dir=None)
-    elif results_dir is not None and task.status == TaskStatus.RUNNING:
-        files = _variation_files(task, base_url=base_url, results_dir=results_dir)
-    else:
-        files = []
+    files = _ready_files(task, base_url=base_url, results_dir=results_dir)
     return {
         "task_id": task.id,
         "status": task.status,
@@ -157,14 +152,19 @@ def suno_status(task: Task) -> str:
     return "PENDING"
 
 
+def _ready_files(task: Task, *, base_url: str, results_dir: Path | None) -> list[dict]:
+    """The variations a client may see: all of a finished task; of a running task, with
+    results_dir given, those whose song file is already on disk; none otherwise."""
+    if task.status == TaskStatus.FINISHED:
+        return _variation_files(task, base_url=base_url, results_dir=None)
+    if results_dir is not None and task.status == TaskStatus.RUNNING:
+        return _variation_files(task, base_url=base_url, results_dir=results_dir)
+    return []
+
+
 def suno_items(task: Task, *, base_url: str, results_dir: Path | None = None) -> list[dict]:
     """`sunoData`: one entry per variation whose files are ready."""
-    if task.status == TaskStatus.FINISHED:
-        files = _variation_files(task, base_url=base_url, results_dir=None)
-    elif results_dir is not None and task.status == TaskStatus.RUNNING:
-        files = _variation_files(task, base_url=base_url, results_dir=results_dir)
-    else:
-        files = []
+    files = _ready_files(task, base_url=base_url, results_dir=results_dir)
     return [
         {
             "id": item["audio_id"],
