@@ -63,11 +63,7 @@ def create_app(
     prepare_database(settings.resolved_database_url)  # Alembic for PostgreSQL; SQLite: no-op
     db = open_database(settings.resolved_database_url)
     tasks = TaskStore(db)
-    keys = KeyStore(
-        db, extra_keys=(settings.api_key,) if settings.api_key else (),
-        extra_secrets={settings.api_key: settings.webhook_secret}
-        if settings.api_key and settings.webhook_secret else None,
-    )
+    keys = KeyStore.from_settings(db, settings)
     uploads_store, results_store = build_blob_stores(settings)  # local, shared or s3
     callbacks = CallbackSender(
         db=db,

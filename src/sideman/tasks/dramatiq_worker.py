@@ -41,11 +41,7 @@ class WorkerServices(Middleware):
         prepare_database(settings.resolved_database_url)
         db = open_database(settings.resolved_database_url)
         store = TaskStore(db)
-        keys = KeyStore(
-            db, extra_keys=(settings.api_key,) if settings.api_key else (),
-            extra_secrets={settings.api_key: settings.webhook_secret}
-            if settings.api_key and settings.webhook_secret else None,
-        )
+        keys = KeyStore.from_settings(db, settings)
         callbacks = CallbackSender(
             db=db, secret_for=keys.webhook_secret,
             timeout_seconds=settings.callback_timeout_seconds,

@@ -95,6 +95,14 @@ class KeyStore:
             for k in extra_keys if k
         }
 
+    @classmethod
+    def from_settings(cls, db: Database, settings: Settings) -> KeyStore:
+        """The stored keys plus settings.api_key (signing with settings.webhook_secret
+        when one is given): what the API and the workers both accept."""
+        key, secret = settings.api_key, settings.webhook_secret
+        return cls(db, extra_keys=(key,) if key else (),
+                   extra_secrets={key: secret} if key and secret else None)
+
     def create(self, *, name: str = "") -> CreatedKey:
         """Make a new key and its webhook secret (the only time the key exists in clear)."""
         plain = "sm_" + secrets.token_urlsafe(32)
