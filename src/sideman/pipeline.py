@@ -307,8 +307,38 @@ class _VariationJob:
             self._submit(9, job, then=self._one_done)
 
     def start(self) -> None:
+        """Synthesize, then mix, master and write. Synthesis goes to the worker processes
+        where there are any (no thread of this pool waits on it), else to this pool."""
+        from sideman.render.synth_pool import start_stems
+
         self._add_pending()
-        self._submit(0, self._synthesize, then=self._mix)
+        started = time.perf_counter()
+        try:
+            stems = start_stems(self.arrangement.score, soundfont=self.soundfont,
+                                sample_rate_hz=self.settings.sample_rate_hz, origin_seconds=self.origin_seconds,
+                                duration_seconds=self.duration_seconds, workers=self.settings.synth_processes)
+        except BaseException as error:  # noqa: BLE001 - handed to the waiting caller
+            stems = Future()
+            stems.set_exception(error)
+        if stems is None:
+            self._submit(0, self._synthesize, then=self._mix)
+            return
+
+        def synthesized(done: Future) -> None:
+            self.render_seconds += time.perf_counter() - started
+            if not self.synthesized.done():
+                self.synthesized.set_result(None)
+            self._submit(0, lambda: self._stems_or_in_process(done), then=self._mix)
+
+        stems.add_done_callback(synthesized)
+
+    def _stems_or_in_process(self, done: Future):
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            return done.result()
+        except BrokenProcessPool:  # a worker died: this variation renders here
+            return self._synthesize()
 
     def _synthesize(self):
         from sideman.render import render_stems
@@ -318,7 +348,8 @@ class _VariationJob:
                              sample_rate_hz=self.settings.sample_rate_hz, origin_seconds=self.origin_seconds,
                              duration_seconds=self.duration_seconds)
         self.render_seconds += time.perf_counter() - started
-        self.synthesized.set_result(None)
+        if not self.synthesized.done():
+            self.synthesized.set_result(None)
         return stems
 
     def _mix(self, stems) -> None:

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     target_loudness_lufs: float = -14.0
     true_peak_ceiling_dbtp: float = -1.0
     mp3_bitrate_kbps: int = 192
+    synth_processes: int = Field(
+        default=2, ge=0, le=64,
+        description="worker processes that synthesize (tinysoundfont holds the GIL); 0: in the calling process",
+    )
 
     @property
     def results_dir(self) -> Path:

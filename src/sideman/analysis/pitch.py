@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ import numpy as np
 PITCH_SAMPLE_RATE_HZ = 16000
 
 _local = threading.local()
+_ONNX_THREADS = min(2, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ def _detector():
     if detector is None:
         from swift_f0 import SwiftF0
 
-        detector = SwiftF0(threads=1)
+        # two intra-op threads: the analysis runs before anything else of its task can,
+        # so the second core is idle then (60 s of voice: 0.84 -> 0.65 s)
+        detector = SwiftF0(threads=_ONNX_THREADS)
         _local.detector = detector
     return detector

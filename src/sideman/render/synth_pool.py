@@ -1,0 +1,343 @@
+"""Synthesis in worker processes, in time slices, on every core.
+
+tinysoundfont holds the GIL while it renders. In threads, two variations' synthesis
+ran one after the other and stalled every other thread's Python meanwhile (measured on
+a 60 s input: the mix of variation 1 took 1.6 s of wall time for 0.8 s of CPU while
+variation 2 synthesized beside it). Here each role is cut into time slices of about
+`SLICE_SECONDS`, and the slices are rendered by a pool of worker processes straight
+into one temporary file per role; the caller reads the file back (or keeps it on disk
+as `SpooledAudio` for long inputs, as `render_stems` does).
+
+Memory: one server process, started with a clean interpreter, loads the SoundFont
+(tinysoundfont decodes FluidR3_GM to ~440 MB of float32) and then forks the workers, so
+they share those pages and the calling process never loads the font. The workers run
+at a lower priority (`WORKER_NICENESS`): the caller's mixing and encoding of an earlier
+variation goes first when both want a core, and the synthesis of the next one fills
+whatever is left.
+
+Slices: a slice renders the notes that sound in it, starting any note that began
+before it from its start (see `render_track`), so the slices join without a seam;
+tests/test_render_synth_pool.py measures the joined slices against one whole render.
+
+Where no pool can be had (a platform without ``fork``, a server that did not start,
+a worker that died) the stems are rendered in the calling process with `render_stems`,
+and the reason is logged once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pickle
+import queue
+import socket
+import subprocess
+import sys
+import threading
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+import numpy as np
+
+from sideman.music.model import Score, Track
+from sideman.render.soundfonts import SoundFont
+from sideman.render.spool import SpooledAudio, _File, should_spool
+from sideman.render.synth import _synth, render_stems, render_track
+
+__all__ = ["SLICE_SECONDS", "WORKER_NICENESS", "render_stems_in_processes", "shutdown"]
+
+logger = logging.getLogger(__name__)
+
+#: a role is rendered in slices of about this length (more slices balance the workers
+#: better; each slice re-renders the notes still sounding at its start)
+SLICE_SECONDS = 20.0
+#: workers yield to the calling process (0 = same priority .. 19 = lowest)
+WORKER_NICENESS = 10
+_pool: _Pool | None = None
+_pool_lock = threading.Lock()
+_declined: str | None = None  # why this process renders in-process (logged once)
+
+
+def render_stems_in_processes(
+    score: Score,
+    *,
+    soundfont: SoundFont,
+    sample_rate_hz: int,
+    origin_seconds: float,
+    duration_seconds: float,
+    workers: int,
+    spool: bool | None = None,
+) -> dict[str, np.ndarray | SpooledAudio]:
+    """`render_stems`, with the work spread over `workers` processes; blocks until done.
+
+    Same parameters, result and errors as `render_stems`; workers <= 0 (or no pool to
+    be had) renders in this process.
+    """
+    kwargs = {"soundfont": soundfont, "sample_rate_hz": sample_rate_hz, "origin_seconds": origin_seconds,
+              "duration_seconds": duration_seconds, "spool": spool}
+    started = start_stems(score, workers=workers, **kwargs)
+    if started is not None:
+        try:
+            return started.result()
+        except BrokenProcessPool:
+            pass  # start_stems has given the pool up; render here
+    return render_stems(score, **kwargs)
+
+
+def start_stems(
+    score: Score,
+    *,
+    soundfont: SoundFont,
+    sample_rate_hz: int,
+    origin_seconds: float,
+    duration_seconds: float,
+    workers: int,
+    spool: bool | None = None,
+) -> Future | None:
+    """Start rendering a score's stems in the worker processes and return at once.
+
+    Returns a Future of `render_stems`'s result (its error: the first error of a
+    slice, or BrokenProcessPool if a worker died: render in-process then), completed
+    on one of this module's threads; or None where no pool can be had (workers <= 0,
+    see the module docstring): the caller renders with `render_stems` itself.
+    """
+    n = round(duration_seconds * sample_rate_hz)
+    if not 8000 <= sample_rate_hz <= 192000 or n <= 0 or workers <= 0:
+        return None  # render_stems raises the precise error, or there is nothing to share out
+    pool = _process_pool(soundfont, sample_rate_hz, workers)
+    if pool is None:
+        return None
+    if spool is None:
+        spool = should_spool(n, sample_rate_hz=sample_rate_hz)
+    by_role: dict[str, list[Track]] = {}
+    for track in score.tracks:
+        by_role.setdefault(track.role, []).append(track)
+    slice_frames = max(1, round(SLICE_SECONDS * sample_rate_hz))
+    files: dict[str, _File] = {}
+    jobs = []
+    for role, tracks in by_role.items():
+        files[role] = file = _File()
+        with open(file.path, "r+b") as out:
+            out.truncate(n * 2 * 4)  # float32 stereo; slices with no notes stay zero
+        for start in range(0, n, slice_frames):
+            stop = min(n, start + slice_frames)
+            jobs.append((str(soundfont.path), sample_rate_hz, tuple(tracks),
+                         origin_seconds + start / sample_rate_hz, start, stop, file.path))
+    result: Future = Future()
+    result.set_running_or_notify_cancel()
+    remaining = [len(jobs)]
+    lock = threading.Lock()
+
+    def slice_done(done: Future) -> None:
+        error = done.exception() if not done.cancelled() else BrokenProcessPool("cancelled")
+        with lock:
+            if result.done():
+                return
+            if error is not None:
+                if isinstance(error, BrokenProcessPool):
+                    _discard_pool(str(error))
+                result.set_exception(error)
+                return
+            remaining[0] -= 1
+            if remaining[0]:
+                return
+        try:
+            if spool:
+                stems = {role: SpooledAudio(file, n) for role, file in files.items()}
+            else:
+                stems = {role: np.fromfile(file.path, dtype=np.float32).reshape(n, 2) for role, file in files.items()}
+        except Exception as failure:  # noqa: BLE001 - handed to the waiting caller
+            result.set_exception(failure)
+        else:
+            result.set_result(stems)
+
+    if not jobs:
+        slice_done_all = Future()
+        slice_done_all.set_result(None)
+        remaining[0] = 1
+        slice_done(slice_done_all)
+    for job in jobs:
+        pool.submit(_render_slice, *job).add_done_callback(slice_done)
+    return result
+
+
+def _render_slice(font_path: str, sample_rate_hz: int, tracks: tuple[Track, ...], origin_seconds: float,
+                  start: int, stop: int, out_path: str) -> None:
+    """In a worker: render frames [start, stop) of the summed tracks into out_path."""
+    font = SoundFont(Path(font_path), Path(font_path).stem, "unknown")
+    audio = None
+    for track in tracks:
+        part = render_track(track, soundfont=font, sample_rate_hz=sample_rate_hz, origin_seconds=origin_seconds,
+                            n_samples=stop - start)
+        audio = part if audio is None else audio + part
+    if audio is None or not audio.any():
+        return  # the file is zero there already
+    fd = os.open(out_path, os.O_WRONLY)
+    try:
+        os.pwrite(fd, np.ascontiguousarray(audio, dtype=np.float32).tobytes(), start * 2 * 4)
+    finally:
+        os.close(fd)
+
+
+def _process_pool(soundfont: SoundFont, sample_rate_hz: int, workers: int) -> _Pool | None:
+    """The process's synthesis pool for this font and rate, started on first use; None
+    where there can be none (see the module docstring)."""
+    global _pool, _declined
+    key = (str(soundfont.path), int(sample_rate_hz))
+    with _pool_lock:
+        if _pool is not None and _pool.key == key and not _pool.broken:
+            return _pool
+        if _declined is not None:
+            return None
+        if _pool is not None and _pool.key != key:  # one font at a time: each costs ~440 MB
+            logger.info("synthesizing %s in this process: the workers hold %s", key[0], _pool.key[0])
+            return None
+        if not hasattr(os, "fork") or not hasattr(socket, "socketpair"):
+            _decline("this platform cannot fork")
+            return None
+        try:
+            _pool = _Pool(key, workers)
+        except (OSError, RuntimeError) as error:
+            _decline(f"the synthesis processes did not start ({error})")
+            return None
+        logger.info("synthesis in %d worker processes (%s at %d Hz)", workers, soundfont.name, sample_rate_hz)
+        return _pool
+
+
+class _Pool:
+    """Worker processes, each driven by one thread of this process over a socket.
+
+    One server process is started with a clean interpreter (``python -m``; nothing of
+    the caller is re-imported, no threads): it loads the font, forks the workers (safe:
+    it has one thread) and waits for them. A worker answers one job at a time and exits
+    when its socket closes, so the workers and the server end with this process."""
+
+    def __init__(self, key: tuple[str, int], workers: int) -> None:
+        self.key = key
+        self.broken = False
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        ours, theirs = zip(*(socket.socketpair() for _ in range(workers)), strict=True)
+        fds = [s.fileno() for s in theirs]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        self._server = subprocess.Popen(
+            [sys.executable, "-m", __name__, key[0], str(key[1]), ",".join(map(str, fds))],
+            pass_fds=fds, env=env, stdin=subprocess.DEVNULL, close_fds=True,
+        )
+        for s in theirs:
+            s.close()
+        self._threads = [threading.Thread(target=self._drive, args=(s,), name=f"sideman-synth-{i}", daemon=True)
+                         for i, s in enumerate(ours)]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, fn, *args) -> Future:
+        future: Future = Future()
+        self._jobs.put((future, fn, args))
+        return future
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._jobs.put(None)
+
+    def _drive(self, sock: socket.socket) -> None:
+        with sock, sock.makefile("rwb") as channel:
+            while True:
+                job = self._jobs.get()
+                if job is None:
+                    return
+                future, fn, args = job
+                if not future.set_running_or_notify_cancel():
+                    continue
+                try:
+                    pickle.dump((fn, args), channel, protocol=pickle.HIGHEST_PROTOCOL)
+                    channel.flush()
+                    ok, value = pickle.load(channel)
+                except (OSError, EOFError, pickle.UnpicklingError) as error:
+                    self.broken = True
+                    future.set_exception(BrokenProcessPool(f"a synthesis worker stopped: {error!r}"))
+                    return
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+
+
+def _discard_pool(reason: str) -> None:
+    global _pool
+    with _pool_lock:
+        pool, _pool = _pool, None
+        _decline(reason)
+    if pool is not None:
+        pool.close()
+
+
+def _decline(reason: str) -> None:
+    global _declined
+    if _declined is None:
+        logger.warning("synthesizing in this process: %s", reason)
+    _declined = reason
+
+
+def shutdown() -> None:
+    """Stop the worker processes (they also stop with this process); the next render
+    starts new ones, whatever stopped the last."""
+    global _pool, _declined
+    with _pool_lock:
+        pool, _pool, _declined = _pool, None, None
+    if pool is not None:
+        pool.close()
+
+
+def _serve(font_path: str, sample_rate_hz: int, fds: list[int]) -> None:
+    """The server process: load the font once, fork one worker per socket, wait."""
+    _synth(SoundFont(Path(font_path), Path(font_path).stem, "unknown"), sample_rate_hz)
+    children = []
+    for fd in fds:
+        pid = os.fork()
+        if pid == 0:
+            for other in fds:
+                if other != fd:
+                    os.close(other)
+            with contextlib.suppress(OSError):
+                os.nice(WORKER_NICENESS)
+            _work(socket.socket(fileno=fd))
+            os._exit(0)
+        children.append(pid)
+    for fd in fds:
+        os.close(fd)
+    for pid in children:
+        os.waitpid(pid, 0)
+
+
+def _work(sock: socket.socket) -> None:
+    """A worker: run the jobs that arrive on the socket until it closes."""
+    with sock, sock.makefile("rwb") as channel:
+        while True:
+            try:
+                fn, args = pickle.load(channel)
+            except (EOFError, OSError):
+                return
+            try:
+                reply = (True, fn(*args))
+            except Exception as error:  # noqa: BLE001 - handed back to the caller
+                reply = (False, _portable(error))
+            try:
+                pickle.dump(reply, channel, protocol=pickle.HIGHEST_PROTOCOL)
+                channel.flush()
+            except OSError:
+                return
+
+
+def _portable(error: Exception) -> Exception:
+    """The error itself if it survives pickling, else a RuntimeError that says what it was."""
+    try:
+        pickle.loads(pickle.dumps(error))
+        return error
+    except Exception:  # noqa: BLE001 - any failure to round-trip
+        return RuntimeError(f"{type(error).__name__}: {error}")
+
+
+if __name__ == "__main__":
+    _serve(sys.argv[1], int(sys.argv[2]), [int(fd) for fd in sys.argv[3].split(",")])
