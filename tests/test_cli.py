@@ -45,6 +45,7 @@ def test_manifest_has_the_documented_shape(added) -> None:
     for field in ("title", "tags", "negative_tags", "model", "analysis", "timings_seconds", "variations"):
         assert field in manifest
     assert set(manifest["timings_seconds"]) >= {"ingest", "analysis", "arrangement", "render", "deliver", "total"}
+    assert all(seconds >= 0 for seconds in manifest["timings_seconds"].values())
     assert len(manifest["variations"]) == 2
     assert manifest["variations"][0]["seed"] != manifest["variations"][1]["seed"]
     for v in manifest["variations"]:

@@ -1,11 +1,13 @@
 """generate(): the five stages. The CLI, the service, the Python API and the web page
 all come through here; the task store decides *when* it runs.
 
-Ingest, analysis and arrangement run one after another; then the variations are
-rendered and written by two worker threads (the machine's two cores) as chains of
-tasks ordered by (variation, step), so variation 1 is finished first (the `first`
-callback) while variation 2 synthesizes and encodes alongside it. Inputs whose output
-passes `_OVERLAP_MAX_SECONDS` render one variation at a time, to keep memory flat."""
+Ingest, analysis and arrangement run one after another. Then each variation's stems
+are synthesized by the worker processes of `sideman.render.synth_pool` (tinysoundfont
+holds the GIL, so threads could not share that work), and mixed, mastered and written
+by two threads (the machine's two cores) as chains of tasks ordered by (variation,
+step), so variation 1 is finished first (the `first` callback) while variation 2
+synthesizes and encodes alongside it. Inputs whose output passes
+`_OVERLAP_MAX_SECONDS` render one variation at a time, to keep memory flat."""
 
 from __future__ import annotations
 
@@ -219,8 +221,11 @@ def generate(
             if not overlap and i + 1 < len(jobs):
                 _trim_heap()
                 jobs[i + 1].start()
-            timings["render"] = job.render_seconds + (timings["render"] if i else 0.0)
-            timings["deliver"] = time.perf_counter() - render_started - timings["render"]
+            # render: until the audio of the variations so far was mastered; deliver: the
+            # writing after that (with variations overlapping, neither is a sum of parts)
+            audio_ready = max(j.mastered_at for j in jobs[: i + 1])
+            timings["render"] = audio_ready - render_started
+            timings["deliver"] = time.perf_counter() - audio_ready
             manifest["timings_seconds"] = _rounded(timings, started)
             write_manifest(out_dir, manifest)
             done = i + 1 == len(arrangements)
@@ -290,7 +295,7 @@ class _VariationJob:
         self.delivered: Future = Future()
         self.rendered = None
         self.files: dict | None = None
-        self.render_seconds = 0.0
+        self.mastered_at = 0.0  # time.perf_counter() when both masters were done
         self._pending = 0
         self._lock = threading.Lock()
         self._mixed = None
@@ -312,7 +317,6 @@ class _VariationJob:
         from sideman.render.synth_pool import start_stems
 
         self._add_pending()
-        started = time.perf_counter()
         try:
             stems = start_stems(self.arrangement.score, soundfont=self.soundfont,
                                 sample_rate_hz=self.settings.sample_rate_hz, origin_seconds=self.origin_seconds,
@@ -325,7 +329,6 @@ class _VariationJob:
             return
 
         def synthesized(done: Future) -> None:
-            self.render_seconds += time.perf_counter() - started
             if not self.synthesized.done():
                 self.synthesized.set_result(None)
             self._submit(0, lambda: self._stems_or_in_process(done), then=self._mix)
@@ -343,11 +346,9 @@ class _VariationJob:
     def _synthesize(self):
         from sideman.render import render_stems
 
-        started = time.perf_counter()
         stems = render_stems(self.arrangement.score, soundfont=self.soundfont,
                              sample_rate_hz=self.settings.sample_rate_hz, origin_seconds=self.origin_seconds,
                              duration_seconds=self.duration_seconds)
-        self.render_seconds += time.perf_counter() - started
         if not self.synthesized.done():
             self.synthesized.set_result(None)
         return stems
@@ -356,13 +357,11 @@ class _VariationJob:
         def run():
             from sideman.render import mix_variation
 
-            started = time.perf_counter()
             mixed = mix_variation(stems, score=self.arrangement.score, voice=self.audio.samples,
                                   voice_sample_rate_hz=self.audio.sample_rate_hz,
                                   sample_rate_hz=self.settings.sample_rate_hz, origin_seconds=self.origin_seconds,
                                   duck_depth_db=self.duck_depth_db)
             stems.clear()
-            self.render_seconds += time.perf_counter() - started
             return mixed
 
         self._submit(1, run, then=self._master)
@@ -374,15 +373,8 @@ class _VariationJob:
         targets = {"sample_rate_hz": self.settings.sample_rate_hz,
                    "target_loudness_lufs": self.settings.target_loudness_lufs,
                    "true_peak_ceiling_dbtp": self.settings.true_peak_ceiling_dbtp}
-        def run(step):
-            started = time.perf_counter()
-            result = step(mixed, **targets)
-            with self._lock:
-                self.render_seconds += time.perf_counter() - started
-            return result
-
         for name, step in (("song", master_song), ("instrumental", master_instrumental)):
-            self._submit(2, lambda step=step: run(step),
+            self._submit(2, lambda step=step: step(mixed, **targets),
                          then=lambda result, name=name: self._mastered(name, result))
 
     def _mastered(self, name: str, result) -> None:
@@ -390,6 +382,7 @@ class _VariationJob:
             self._masters[name] = result
             if len(self._masters) < 2:
                 return
+        self.mastered_at = time.perf_counter()
         from sideman.deliver import variation_file_jobs, variation_files
         from sideman.render import assemble
 

@@ -54,7 +54,7 @@ logger = logging.getLogger(__name__)
 #: better; each slice re-renders the notes still sounding at its start)
 SLICE_SECONDS = 20.0
 #: workers yield to the calling process (0 = same priority .. 19 = lowest)
-WORKER_NICENESS = 10
+WORKER_NICENESS = 3
 _pool: _Pool | None = None
 _pool_lock = threading.Lock()
 _declined: str | None = None  # why this process renders in-process (logged once)
