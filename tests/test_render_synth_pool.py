@@ -92,3 +92,13 @@ def test_a_score_with_an_empty_track(pool_reset) -> None:
     stems = synth_pool.render_stems_in_processes(score, soundfont=find_soundfont(), sample_rate_hz=SR,
                                                  origin_seconds=0.0, duration_seconds=2.0, workers=2)
     assert not np.any(stems["pad"]) and np.any(stems["bass"])
+
+
+def test_background_workers_yield_to_the_urgent_ones(pool_reset) -> None:
+    """Variation 2 synthesizes on workers the kernel serves only when variation 1's
+    synthesis, mixing and encoding leave a core idle."""
+    synth_pool.render_stems_in_processes(_band_score(2.0), soundfont=find_soundfont(), sample_rate_hz=SR,
+                                         origin_seconds=0.0, duration_seconds=2.0, workers=1)
+    urgent = synth_pool._pool.submit(os.nice, 0, urgent=True).result(timeout=60)
+    background = synth_pool._pool.submit(os.nice, 0, urgent=False).result(timeout=60)
+    assert background - urgent == synth_pool.BACKGROUND_NICENESS - synth_pool.URGENT_NICENESS > 0

@@ -207,10 +207,13 @@ def generate(
         ]
         for job in jobs:
             job.start_score_files()
-        if overlap:  # the next variation synthesizes as soon as the synthesizer is free
-            for job, nxt in zip(jobs, jobs[1:], strict=False):
-                job.synthesized.add_done_callback(lambda _f, nxt=nxt: nxt.start())
         jobs[0].start()
+        if overlap:
+            for job, nxt in zip(jobs, jobs[1:], strict=False):
+                if job is jobs[0] and job.in_processes:
+                    nxt.start()  # on the background workers: it takes only the cores the first leaves
+                else:  # as soon as the synthesizer is free
+                    job.synthesized.add_done_callback(lambda _f, nxt=nxt: nxt.start())
         for i, job in enumerate(jobs):
             job.delivered.result()  # raises the first error of this variation
             manifest["variations"][i] = variation_entry(
@@ -296,6 +299,7 @@ class _VariationJob:
         self.rendered = None
         self.files: dict | None = None
         self.mastered_at = 0.0  # time.perf_counter() when both masters were done
+        self.in_processes = False  # synthesized by the worker processes (see start)
         self._pending = 0
         self._lock = threading.Lock()
         self._mixed = None
@@ -320,13 +324,15 @@ class _VariationJob:
         try:
             stems = start_stems(self.arrangement.score, soundfont=self.soundfont,
                                 sample_rate_hz=self.settings.sample_rate_hz, origin_seconds=self.origin_seconds,
-                                duration_seconds=self.duration_seconds, workers=self.settings.synth_processes)
+                                duration_seconds=self.duration_seconds, workers=self.settings.synth_processes,
+                                urgent=self.index == 0)
         except BaseException as error:  # noqa: BLE001 - handed to the waiting caller
             stems = Future()
             stems.set_exception(error)
         if stems is None:
             self._submit(0, self._synthesize, then=self._mix)
             return
+        self.in_processes = True
 
         def synthesized(done: Future) -> None:
             if not self.synthesized.done():

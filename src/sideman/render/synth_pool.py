@@ -10,10 +10,11 @@ as `SpooledAudio` for long inputs, as `render_stems` does).
 
 Memory: one server process, started with a clean interpreter, loads the SoundFont
 (tinysoundfont decodes FluidR3_GM to ~440 MB of float32) and then forks the workers, so
-they share those pages and the calling process never loads the font. The workers run
-at a lower priority (`WORKER_NICENESS`): the caller's mixing and encoding of an earlier
-variation goes first when both want a core, and the synthesis of the next one fills
-whatever is left.
+they share those pages and the calling process never loads the font. Two sets of
+workers: urgent ones at normal priority render the first variation, background ones
+(`BACKGROUND_NICENESS`) the others, so the synthesis of variation 2 can start at once
+and still only fill the cores that the first variation's synthesis, mixing and
+encoding leave idle.
 
 Slices: a slice renders the notes that sound in it, starting any note that began
 before it from its start (see `render_track`), so the slices join without a seam;
@@ -46,15 +47,19 @@ from sideman.render.soundfonts import SoundFont
 from sideman.render.spool import SpooledAudio, _File, should_spool
 from sideman.render.synth import _synth, render_stems, render_track
 
-__all__ = ["SLICE_SECONDS", "WORKER_NICENESS", "render_stems_in_processes", "shutdown"]
+__all__ = ["BACKGROUND_NICENESS", "SLICE_SECONDS", "URGENT_NICENESS", "render_stems_in_processes", "shutdown",
+           "start_stems"]
 
 logger = logging.getLogger(__name__)
 
 #: a role is rendered in slices of about this length (more slices balance the workers
 #: better; each slice re-renders the notes still sounding at its start)
 SLICE_SECONDS = 20.0
-#: workers yield to the calling process (0 = same priority .. 19 = lowest)
-WORKER_NICENESS = 3
+#: niceness of the workers that render the first variation (what the `first` callback
+#: waits for) and of those that render the others in the background: under contention
+#: the kernel gives a nice-10 process about a tenth of a nice-0 one's share
+URGENT_NICENESS = 0
+BACKGROUND_NICENESS = 10
 _pool: _Pool | None = None
 _pool_lock = threading.Lock()
 _declined: str | None = None  # why this process renders in-process (logged once)
@@ -69,6 +74,7 @@ def render_stems_in_processes(
     duration_seconds: float,
     workers: int,
     spool: bool | None = None,
+    urgent: bool = True,
 ) -> dict[str, np.ndarray | SpooledAudio]:
     """`render_stems`, with the work spread over `workers` processes; blocks until done.
 
@@ -77,7 +83,7 @@ def render_stems_in_processes(
     """
     kwargs = {"soundfont": soundfont, "sample_rate_hz": sample_rate_hz, "origin_seconds": origin_seconds,
               "duration_seconds": duration_seconds, "spool": spool}
-    started = start_stems(score, workers=workers, **kwargs)
+    started = start_stems(score, workers=workers, urgent=urgent, **kwargs)
     if started is not None:
         try:
             return started.result()
@@ -95,6 +101,7 @@ def start_stems(
     duration_seconds: float,
     workers: int,
     spool: bool | None = None,
+    urgent: bool = True,
 ) -> Future | None:
     """Start rendering a score's stems in the worker processes and return at once.
 
@@ -102,6 +109,8 @@ def start_stems(
     slice, or BrokenProcessPool if a worker died: render in-process then), completed
     on one of this module's threads; or None where no pool can be had (workers <= 0,
     see the module docstring): the caller renders with `render_stems` itself.
+    urgent: render on the workers at full priority (the first variation); False: on
+    the background workers, which take the cores only when nothing urgent wants them.
     """
     n = round(duration_seconds * sample_rate_hz)
     if not 8000 <= sample_rate_hz <= 192000 or n <= 0 or workers <= 0:
@@ -159,7 +168,7 @@ def start_stems(
         remaining[0] = 1
         slice_done(slice_done_all)
     for job in jobs:
-        pool.submit(_render_slice, *job).add_done_callback(slice_done)
+        pool.submit(_render_slice, *job, urgent=urgent).add_done_callback(slice_done)
     return result
 
 
@@ -217,34 +226,40 @@ class _Pool:
     def __init__(self, key: tuple[str, int], workers: int) -> None:
         self.key = key
         self.broken = False
-        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
-        ours, theirs = zip(*(socket.socketpair() for _ in range(workers)), strict=True)
+        # `workers` urgent ones and as many in the background, each with its own queue
+        self._queues = {True: queue.SimpleQueue(), False: queue.SimpleQueue()}
+        urgency = [True] * workers + [False] * workers
+        ours, theirs = zip(*(socket.socketpair() for _ in urgency), strict=True)
         fds = [s.fileno() for s in theirs]
+        nices = [URGENT_NICENESS if u else BACKGROUND_NICENESS for u in urgency]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         self._server = subprocess.Popen(
-            [sys.executable, "-m", __name__, key[0], str(key[1]), ",".join(map(str, fds))],
+            [sys.executable, "-m", __name__, key[0], str(key[1]),
+             ",".join(f"{fd}:{nice}" for fd, nice in zip(fds, nices, strict=True))],
             pass_fds=fds, env=env, stdin=subprocess.DEVNULL, close_fds=True,
         )
         for s in theirs:
             s.close()
-        self._threads = [threading.Thread(target=self._drive, args=(s,), name=f"sideman-synth-{i}", daemon=True)
-                         for i, s in enumerate(ours)]
+        self._threads = [threading.Thread(target=self._drive, args=(s, self._queues[u]), daemon=True,
+                                          name=f"sideman-synth-{i}")
+                         for i, (s, u) in enumerate(zip(ours, urgency, strict=True))]
         for thread in self._threads:
             thread.start()
 
-    def submit(self, fn, *args) -> Future:
+    def submit(self, fn, *args, urgent: bool = True) -> Future:
         future: Future = Future()
-        self._jobs.put((future, fn, args))
+        self._queues[urgent].put((future, fn, args))
         return future
 
     def close(self) -> None:
-        for _ in self._threads:
-            self._jobs.put(None)
+        for jobs in self._queues.values():
+            for _ in self._threads:
+                jobs.put(None)
 
-    def _drive(self, sock: socket.socket) -> None:
+    def _drive(self, sock: socket.socket, jobs: queue.SimpleQueue) -> None:
         with sock, sock.makefile("rwb") as channel:
             while True:
-                job = self._jobs.get()
+                job = jobs.get()
                 if job is None:
                     return
                 future, fn, args = job
@@ -290,18 +305,20 @@ def shutdown() -> None:
         pool.close()
 
 
-def _serve(font_path: str, sample_rate_hz: int, fds: list[int]) -> None:
-    """The server process: load the font once, fork one worker per socket, wait."""
+def _serve(font_path: str, sample_rate_hz: int, workers: list[tuple[int, int]]) -> None:
+    """The server process: load the font once, fork one worker per (socket, niceness),
+    wait for them."""
     _synth(SoundFont(Path(font_path), Path(font_path).stem, "unknown"), sample_rate_hz)
+    fds = [fd for fd, _ in workers]
     children = []
-    for fd in fds:
+    for fd, nice in workers:
         pid = os.fork()
         if pid == 0:
             for other in fds:
                 if other != fd:
                     os.close(other)
             with contextlib.suppress(OSError):
-                os.nice(WORKER_NICENESS)
+                os.nice(nice)
             _work(socket.socket(fileno=fd))
             os._exit(0)
         children.append(pid)
@@ -340,4 +357,5 @@ def _portable(error: Exception) -> Exception:
 
 
 if __name__ == "__main__":
-    _serve(sys.argv[1], int(sys.argv[2]), [int(fd) for fd in sys.argv[3].split(",")])
+    _serve(sys.argv[1], int(sys.argv[2]),
+           [(int(fd), int(nice)) for fd, nice in (w.split(":") for w in sys.argv[3].split(","))])
