@@ -205,3 +205,41 @@ def _voice(notes: list[tuple[float, float, int]], *, total_seconds: float, downb
     voice = voice / (np.abs(voice).max() + 1e-9) * 10 ** (level_db / 20)
     voice = voice + rng.normal(0, 10 ** ((level_db - 45) / 20), n)
     return voice.astype(np.float32)
+
+
+
+# 2/4 in G major (a march or polka line): per bar the chord and its pitches; each bar is
+# two quarter-note beats, and the chord changes every bar
+_G_MAJOR_TWO_FOUR_BARS = [
+    ("G:maj", (67, 71, 74)), ("D:maj", (66, 69, 74)), ("G:maj", (71, 67, 71)), ("D:maj", (69, 66, 62)),
+    ("G:maj", (74, 71, 67)), ("C:maj", (72, 67, 64)), ("D:maj", (66, 69, 72)), ("G:maj", (67, 71, 67)),
+]
+# the figures bars move in, (beat, length_beats), taken in turn: a quarter and two
+# eighths, again, then a dotted quarter and an eighth; a phrase ends on a quarter and a rest
+_TWO_FOUR_FIGURES = (((0, 1), (1, 0.5), (1.5, 0.5)), ((0, 1), (1, 0.5), (1.5, 0.5)), ((0, 1.5), (1.5, 0.5)))
+_TWO_FOUR_CADENCE = ((0, 1),)
+
+
+def two_four_melody(*, tempo_bpm: float = 112.0, bars: int = 20, phrase_bars: int = 5,
+                    start_seconds: float = 0.6, seed: int = 0, level_db: float = -12.0) -> Melody:
+    """A voice-like march or polka line in 2/4: two quarter-note beats a bar, the chord
+    changing every bar, the bar's first beat the long one, and every `phrase_bars`-th
+    bar a quarter and a rest that ends the phrase. Phrases of an odd number of bars
+    start in turn on the first and the third beat of a 4/4 bar, so the line does not
+    fold into 4/4: each 2/4 bar is as strong as the next."""
+    rng = np.random.default_rng(seed)
+    beat = 60.0 / tempo_bpm
+    total = start_seconds + bars * 2 * beat + 1.0
+    notes, chords, downbeats = [], [], []
+    for b in range(bars):
+        label, pitches = _G_MAJOR_TWO_FOUR_BARS[b % len(_G_MAJOR_TWO_FOUR_BARS)]
+        bar_start = start_seconds + b * 2 * beat
+        downbeats.append(bar_start)
+        chords.append((bar_start, bar_start + 2 * beat, label))
+        in_phrase = b % phrase_bars
+        figure = _TWO_FOUR_CADENCE if in_phrase == phrase_bars - 1 else _TWO_FOUR_FIGURES[in_phrase % 3]
+        for k, (at, length) in enumerate(figure):
+            s = bar_start + at * beat
+            notes.append((s, s + length * beat - 0.06, pitches[k % len(pitches)]))
+    samples = _voice(notes, total_seconds=total, downbeats=downbeats, rng=rng, level_db=level_db)
+    return Melody(samples, tempo_bpm, "G major", notes, chords, downbeats, start_seconds)

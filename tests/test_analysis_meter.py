@@ -1,5 +1,6 @@
 """Compound meters (6/8, 9/8) from a line that moves in threes: the dotted quarter is the
-beat (BeatGrid.beat_unit 8), not the quarter note that three eighths-pairs suggest."""
+beat (BeatGrid.beat_unit 8), not the quarter note that three eighths-pairs suggest; 2/4
+from a line whose every other beat is as strong as a downbeat."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import numpy as np
 import pytest
 
 from sideman.analysis import analyze
+from sideman.arrangement import Knobs, arrange
 from sideman.ingest import Audio
-from signals import compound_melody, sung_melody
+from sideman.style import style_from_tags
+from signals import compound_melody, sung_melody, two_four_melody
 
 
 @pytest.mark.parametrize(
@@ -47,3 +50,43 @@ def test_simple_meter_stays_simple(tempo_bpm) -> None:
     heard = analyze(Audio(melody.samples, 44100))
     assert heard.grid.beat_unit == 4
     assert heard.grid.meter == "4/4"
+
+
+@pytest.mark.parametrize(("tempo_bpm", "phrase_bars"), [(112.0, 5), (96.0, 3), (132.0, 5)])
+def test_two_four_is_heard_in_twos(tempo_bpm, phrase_bars) -> None:
+    """A march-like line in 2/4 (phrases of an odd number of bars) is 2/4, not 4/4: a bar
+    line every two beats (downbeat F >= 0.8), and the meter in the analysis JSON."""
+    melody = two_four_melody(tempo_bpm=tempo_bpm, phrase_bars=phrase_bars, bars=6 * phrase_bars)
+    heard = analyze(Audio(melody.samples, 44100))
+    grid = heard.grid
+    assert (grid.beats_per_bar, grid.beat_unit, grid.meter) == (2, 4, "2/4")
+    assert heard.to_json()["meter"] == "2/4"
+    assert grid.tempo_bpm == pytest.approx(tempo_bpm, rel=0.04)
+    assert grid.downbeats_seconds == grid.beats_seconds[grid.first_downbeat_index :: 2]
+    f = mir_eval.beat.f_measure(np.array(melody.downbeats_seconds), np.array(grid.downbeats_seconds))
+    assert f >= 0.8
+
+
+@pytest.fixture(scope="module")
+def two_four_heard():
+    return analyze(Audio(two_four_melody().samples, 44100))
+
+
+@pytest.mark.parametrize(("tags", "drum", "on_beat"), [("pop, piano", 38, 1), ("reggae", 36, 0), ("trap", 38, 0)])
+def test_two_four_arrangement_plays_two_beat_bars(two_four_heard, tags, drum, on_beat) -> None:
+    """The band plays bars of two beats on a 2/4 grid; a groove written for four beats
+    spans two of them, so what it plays on its third beat (the reggae drop, the
+    half-time snare) falls on the downbeat of every other bar."""
+    grid = two_four_heard.grid
+    band = arrange(two_four_heard, style_from_tags(tags), knobs=Knobs(), seed=1)
+    beat = 60.0 / grid.tempo_bpm
+    assert band.form.grid.beats_per_bar == 2
+    assert all(b - a == pytest.approx(2 * beat, rel=0.05) for a, b in band.form.bars)
+    drums = next(t for t in band.score.tracks if t.role == "drums")
+    hits = np.array([n.start_seconds for n in drums.notes if n.pitch_midi == drum])
+    on = [a + on_beat * (b - a) / 2 for a, b in band.form.bars[:-1]]  # the last bar is one closing hit
+    struck = [len(hits) > 0 and np.min(np.abs(hits - t)) < 0.03 for t in on]
+    assert sum(struck) >= len(on) // 2 - 1
+    downbeats = np.array(band.form.grid.downbeats_seconds)
+    # every bar's start is a downbeat of the 2/4 grid
+    assert all(np.min(np.abs(downbeats - a)) < 1e-6 for a, _ in band.form.bars)

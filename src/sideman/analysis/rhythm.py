@@ -35,6 +35,13 @@ MIN_COMPOUND_BPM, MAX_COMPOUND_BPM = 35.0, 110.0
 #: two dotted quarters (6/8) the default compound one
 SIMPLE_METER_BIAS = {4: 0.03, 3: 0.0}
 COMPOUND_METER_BIAS = {2: 0.15, 3: 0.0, 4: 0.0}
+#: a 4/4 reading folds into 2/4 when its third beat is accented nearly as much as its
+#: first (an accent contrast at least this share of the downbeat's: the bars of two
+#: beats are equals, not a strong and a weak half), the beats between are clearly weak,
+#: and there are enough bars to tell. A pop song's half-bar accent stays well below.
+TWO_FOUR_THIRD_BEAT_SHARE = 0.7
+MIN_TWO_FOUR_CONTRAST = 0.25
+MIN_TWO_FOUR_BEATS = 24
 
 
 def onset_envelope(notes: tuple[Note, ...], *, duration_seconds: float) -> np.ndarray:
@@ -187,8 +194,9 @@ def beat_accents(notes: tuple[Note, ...], beats: np.ndarray, *, tolerance: float
 
 def estimate_meter(accents: np.ndarray, *, bias: dict[int, float] | None = None) -> tuple[int, int]:
     """(beats_per_bar, first_downbeat_index) from the accent pattern: the beats a bar
-    that `bias` offers, with its bonus (default SIMPLE_METER_BIAS: 4 or 3; for 6/8, 9/8,
-    12/8 COMPOUND_METER_BIAS: 2, 3 or 4 dotted quarters), phase where accents concentrate."""
+    that `bias` offers, with its bonus (default SIMPLE_METER_BIAS: 4 or 3, and 4 folded
+    into 2 when its halves are equals, see _folds_in_two; for 6/8, 9/8, 12/8
+    COMPOUND_METER_BIAS: 2, 3 or 4 dotted quarters), phase where accents concentrate."""
     bias_by_count = SIMPLE_METER_BIAS if bias is None else bias
     best: tuple[float, int, int] = (-np.inf, next(iter(bias_by_count)), 0)
     for beats_per_bar, bonus in bias_by_count.items():
@@ -201,7 +209,18 @@ def estimate_meter(accents: np.ndarray, *, bias: dict[int, float] | None = None)
             score = contrast / (accents.mean() + 1e-9) + bonus
             if score > best[0]:
                 best = (score, beats_per_bar, phase)
+    if bias is None and best[1] == 4 and _folds_in_two(accents, best[2]):
+        return 2, best[2] % 2
     return best[1], best[2]
+
+
+def _folds_in_two(accents: np.ndarray, phase: int) -> bool:
+    """Whether a 4/4 reading with its downbeat at `phase` is 2/4: the third beat about
+    as accented as the first, and the beats between them weak."""
+    if len(accents) < MIN_TWO_FOUR_BEATS:
+        return False
+    first, third = _contrast(accents, phase, 4), _contrast(accents, (phase + 2) % 4, 4)
+    return _contrast(accents, phase % 2, 2) >= MIN_TWO_FOUR_CONTRAST and third >= TWO_FOUR_THIRD_BEAT_SHARE * first
 
 
 def analyze_rhythm(

@@ -16,7 +16,7 @@ def write_drums(ctx: PartContext, *, groove: str, sparse: bool, answer_gaps: boo
     data = patterns()
     notes_by_drum = data["drum_notes"]
     table = data["grooves"][groove]["sparse" if sparse else "full"]
-    bar_pattern = for_meter(table, ctx.form.grid.beats_per_bar)
+    bar_patterns = _bar_grooves(table, ctx.form.grid.beats_per_bar)
     fill_pattern = for_meter(data["fills"], ctx.form.grid.beats_per_bar)
     section_ends = _section_end_bars(ctx)
     if answer_gaps:
@@ -37,7 +37,9 @@ def write_drums(ctx: PartContext, *, groove: str, sparse: bool, answer_gaps: boo
             notes.append(Note(t, t + 2.5, notes_by_drum["crash"], ctx.velocity(b, 0.7)))
             continue
         use_fill = (not sparse) and b in section_ends
-        for drum, steps in bar_pattern.items():
+        # a groove spanning bars starts over where the voice comes in
+        groove_bar = bar_patterns[(b - ctx.form.intro_bars) % len(bar_patterns)]
+        for drum, steps in groove_bar.items():
             for s, mark in enumerate(steps):
                 beat = s / STEPS_PER_BEAT
                 if mark == "." or (use_fill and _fill_covers(fill_pattern, s)):
@@ -55,6 +57,17 @@ def write_drums(ctx: PartContext, *, groove: str, sparse: bool, answer_gaps: boo
             t = ctx.time(b, 0.0)
             notes.append(Note(t, t + 1.5, notes_by_drum["crash"], ctx.velocity(b, 0.65)))
     return tuple(sorted(notes, key=lambda n: (n.start_seconds, n.pitch_midi)))
+
+
+def _bar_grooves(table: dict, beats_per_bar: int) -> list[dict]:
+    """The groove of each bar, taken in turn. A groove written only for four beats
+    spans two bars of 2/4 (its halves in turn), so what it plays on beat 3 (a
+    half-time backbeat, a reggae drop) still sounds; otherwise one pattern a bar."""
+    source = table.get("4")
+    if beats_per_bar == 2 and "2" not in table and isinstance(source, dict):
+        steps = 2 * STEPS_PER_BEAT
+        return [{drum: s[k * steps : (k + 1) * steps] for drum, s in source.items() if s} for k in (0, 1)]
+    return [for_meter(table, beats_per_bar)]
 
 
 def _fill_covers(fill: dict, step: int) -> bool:
