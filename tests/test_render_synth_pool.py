@@ -102,3 +102,24 @@ def test_background_workers_yield_to_the_urgent_ones(pool_reset) -> None:
     urgent = synth_pool._pool.submit(os.nice, 0, urgent=True).result(timeout=60)
     background = synth_pool._pool.submit(os.nice, 0, urgent=False).result(timeout=60)
     assert background - urgent == synth_pool.BACKGROUND_NICENESS - synth_pool.URGENT_NICENESS > 0
+
+
+def test_a_forked_child_starts_its_own_workers(pool_reset) -> None:
+    """A Dramatiq worker forks a child per task: the parent's sockets and driver threads
+    are not the child's, so the child must not use them."""
+    import multiprocessing
+
+    synth_pool.prestart(find_soundfont(), sample_rate_hz=SR, workers=1)
+    parent_pool = synth_pool._pool
+    assert parent_pool is not None
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_report_pool_in_child, args=(send,))
+    child.start()
+    assert receive.recv() is True  # in the child: no inherited pool
+    child.join(30)
+    assert synth_pool._pool is parent_pool
+
+
+def _report_pool_in_child(send) -> None:  # noqa: ANN001
+    send.send(synth_pool._pool is None)

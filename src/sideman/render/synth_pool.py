@@ -47,8 +47,8 @@ from sideman.render.soundfonts import SoundFont
 from sideman.render.spool import SpooledAudio, _File, should_spool
 from sideman.render.synth import _synth, render_stems, render_track
 
-__all__ = ["BACKGROUND_NICENESS", "SLICE_SECONDS", "URGENT_NICENESS", "render_stems_in_processes", "shutdown",
-           "start_stems"]
+__all__ = ["BACKGROUND_NICENESS", "SLICE_SECONDS", "URGENT_NICENESS", "prestart", "render_stems_in_processes",
+           "shutdown", "start_stems"]
 
 logger = logging.getLogger(__name__)
 
@@ -190,6 +190,16 @@ def _render_slice(font_path: str, sample_rate_hz: int, tracks: tuple[Track, ...]
         os.close(fd)
 
 
+def prestart(soundfont: SoundFont, *, sample_rate_hz: int, workers: int) -> None:
+    """Start the worker processes now, if they will be wanted and are not running: the
+    server loads the font while the caller does something else. Never raises."""
+    if workers > 0:
+        try:
+            _process_pool(soundfont, sample_rate_hz, workers)
+        except Exception:  # noqa: BLE001 - start_stems will try again, or render in-process
+            logger.exception("the synthesis processes did not start")
+
+
 def _process_pool(soundfont: SoundFont, sample_rate_hz: int, workers: int) -> _Pool | None:
     """The process's synthesis pool for this font and rate, started on first use; None
     where there can be none (see the module docstring)."""
@@ -277,6 +287,17 @@ class _Pool:
                     future.set_result(value)
                 else:
                     future.set_exception(value)
+
+
+def _forget_pool_in_child() -> None:
+    """After fork(): the pool's sockets and threads belong to the parent; a child that
+    synthesizes (a Dramatiq worker's pipeline child) starts its own."""
+    global _pool, _declined, _pool_lock
+    _pool, _declined, _pool_lock = None, None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
 def _discard_pool(reason: str) -> None:
