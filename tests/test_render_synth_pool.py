@@ -84,6 +84,8 @@ def test_a_dead_worker_falls_back_to_this_process(pool_reset, caplog) -> None:
     assert "synthesizing in this process" in caplog.text
     for role, stem in render_stems(score, **kwargs).items():
         np.testing.assert_array_equal(stems[role], stem)
+    synth_pool.render_stems_in_processes(score, workers=1, **kwargs)
+    assert synth_pool._pool is not None and not synth_pool._pool.broken  # new workers for the next
 
 
 def test_a_score_with_an_empty_track(pool_reset) -> None:

@@ -20,9 +20,10 @@ Slices: a slice renders the notes that sound in it, starting any note that began
 before it from its start (see `render_track`), so the slices join without a seam;
 tests/test_render_synth_pool.py measures the joined slices against one whole render.
 
-Where no pool can be had (a platform without ``fork``, a server that did not start,
-a worker that died) the stems are rendered in the calling process with `render_stems`,
-and the reason is logged once.
+Where no pool can be had (a platform without ``fork``, a server that did not start)
+the stems are rendered in the calling process with `render_stems`, and the reason is
+logged once. A worker that dies costs the render it was part of its speed (the rest is
+rendered in the calling process); the next render starts new workers.
 """
 
 from __future__ import annotations
@@ -301,10 +302,12 @@ if hasattr(os, "register_at_fork"):
 
 
 def _discard_pool(reason: str) -> None:
+    """Give up a pool whose worker died: this render finishes in this process, the next
+    one starts new workers (a server must not lose its synthesis for good to one OOM kill)."""
     global _pool
     with _pool_lock:
         pool, _pool = _pool, None
-        _decline(reason)
+    logger.warning("synthesizing in this process this time: %s", reason)
     if pool is not None:
         pool.close()
 
