@@ -243,3 +243,25 @@ def two_four_melody(*, tempo_bpm: float = 112.0, bars: int = 20, phrase_bars: in
             notes.append((s, s + length * beat - 0.06, pitches[k % len(pitches)]))
     samples = _voice(notes, total_seconds=total, downbeats=downbeats, rng=rng, level_db=level_db)
     return Melody(samples, tempo_bpm, "G major", notes, chords, downbeats, start_seconds)
+
+
+def quarter_note_melody(*, tempo_bpm: float = 120.0, bars: int = 4, start_seconds: float = 0.6,
+                        seed: int = 0, level_db: float = -12.0) -> Melody:
+    """A plain voice-like line of even quarter notes (a scale up and down in G major,
+    one chord a bar as in sung_melody), the last bar one held note."""
+    rng = np.random.default_rng(seed)
+    beat = 60.0 / tempo_bpm
+    scale = (67, 69, 71, 72, 74, 72, 71, 69)
+    total = start_seconds + bars * 4 * beat + 1.0
+    notes, chords, downbeats = [], [], []
+    for b in range(bars):
+        label = _G_MAJOR_BARS[b % len(_G_MAJOR_BARS)][0] if b < bars - 1 else "G:maj"
+        bar_start = start_seconds + b * 4 * beat
+        downbeats.append(bar_start)
+        chords.append((bar_start, bar_start + 4 * beat, label))
+        figure = [(0, 4)] if b == bars - 1 else [(k, 1) for k in range(4)]
+        for at, length in figure:
+            s = bar_start + at * beat
+            notes.append((s, s + length * beat - 0.07, scale[(4 * b + at) % len(scale)] if length == 1 else 67))
+    samples = _voice(notes, total_seconds=total, downbeats=downbeats, rng=rng, level_db=level_db)
+    return Melody(samples, tempo_bpm, "G major", notes, chords, downbeats, start_seconds)

@@ -1,6 +1,7 @@
 """Compound meters (6/8, 9/8) from a line that moves in threes: the dotted quarter is the
 beat (BeatGrid.beat_unit 8), not the quarter note that three eighths-pairs suggest; 2/4
-from a line whose every other beat is as strong as a downbeat."""
+from a line whose every other beat is as strong as a downbeat; and a line that moves in
+quarter notes keeps its quarter-note tempo (not half of it)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sideman.analysis import analyze
 from sideman.arrangement import Knobs, arrange
 from sideman.ingest import Audio
 from sideman.style import style_from_tags
-from signals import compound_melody, sung_melody, two_four_melody
+from signals import compound_melody, quarter_note_melody, sung_melody, two_four_melody
 
 
 @pytest.mark.parametrize(
@@ -90,3 +91,26 @@ def test_two_four_arrangement_plays_two_beat_bars(two_four_heard, tags, drum, on
     downbeats = np.array(band.form.grid.downbeats_seconds)
     # every bar's start is a downbeat of the 2/4 grid
     assert all(np.min(np.abs(downbeats - a)) < 1e-6 for a, _ in band.form.bars)
+
+
+@pytest.mark.parametrize(("bars", "tempo_bpm"), [(4, 100.0), (16, 100.0), (4, 112.0)])
+def test_simple_tune_keeps_its_tempo(bars, tempo_bpm) -> None:
+    """Halves and quarters at 100 bpm are heard at 100, not as quarters and eighths at
+    50: notes that long do not subdivide a beat, so the notes-per-beat prior stays out."""
+    melody = sung_melody(tempo_bpm=tempo_bpm, bars=bars)
+    heard = analyze(Audio(melody.samples, 44100))
+    assert heard.grid.tempo_bpm == pytest.approx(tempo_bpm, rel=0.04)
+    period = 60.0 / tempo_bpm
+    truth = melody.first_downbeat_seconds + period * np.arange(4 * bars)
+    beats = np.array(heard.grid.beats_seconds)
+    beats = beats[(beats > truth[0] - period / 2) & (beats < truth[-1] + period / 2)]
+    assert mir_eval.beat.f_measure(truth, beats, f_measure_threshold=0.07) >= 0.9
+
+
+@pytest.mark.parametrize(("bars", "tempo_bpm"), [(4, 110.0), (4, 132.0), (8, 120.0)])
+def test_even_quarter_notes_are_the_beat(bars, tempo_bpm) -> None:
+    """Even quarter notes, with nothing pairing them, are the beat, even where half their
+    rate (55-66 bpm) would hold two notes a beat."""
+    melody = quarter_note_melody(tempo_bpm=tempo_bpm, bars=bars)
+    heard = analyze(Audio(melody.samples, 44100))
+    assert heard.grid.tempo_bpm == pytest.approx(tempo_bpm, rel=0.04)

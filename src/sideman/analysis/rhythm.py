@@ -21,6 +21,17 @@ TIGHTNESS = 600.0
 NOTES_PER_BEAT = 2.2
 FIT_POWER = 4.0
 DENSITY_WIDTH = 1.0
+#: the notes-per-beat prior assumes the line subdivides the beat. A line whose quick
+#: notes (the TATUM_PERCENTILE of its onset intervals) last SUBDIVISION_SECONDS[1] or
+#: more moves in beats, not in subdivisions (a tune of quarter notes at 100 bpm is not
+#: a line of eighths at 50): the prior fades out between the two durations, and the
+#: tempo prior and the grid fit decide
+TATUM_PERCENTILE = 20.0
+SUBDIVISION_SECONDS = (0.35, 0.45)
+#: such a line read at half its note rate must show it: its notes paired by accents (a
+#: contrast between every other beat of the doubled tempo) of at least this much, or
+#: the doubled tempo stands (even quarter notes at 132 bpm are not half notes at 66)
+MIN_PAIRING_CONTRAST = 0.3
 #: share of an off-beat note's accent given to the beat before it
 OFFBEAT_SHARE = 0.4
 #: how much more a compound reading must explain than a simple one: note share on a
@@ -61,7 +72,10 @@ def estimate_tempo(env: np.ndarray, notes: tuple[Note, ...] = ()) -> float:
     (summed over the first harmonics of each lag) and their doubles and halves; each is
     scored by how well the inter-onset intervals fall on half and quarter beats (which
     rules out the 3:2 confusions that dotted rhythms invite), times a prior around
-    PRIOR_CENTER_BPM and a prior that a beat holds about two notes."""
+    PRIOR_CENTER_BPM and a prior that a beat holds about two notes. That last prior
+    counts only for a line that subdivides its beat (see SUBDIVISION_SECONDS); a line
+    that moves in beats is read at half its note rate only where accents pair its notes."""
+    strength = env
     env = env - env.mean()
     n = len(env)
     spectrum = np.fft.rfft(env, 2 * n)
@@ -85,9 +99,23 @@ def estimate_tempo(env: np.ndarray, notes: tuple[Note, ...] = ()) -> float:
     onsets = np.array([note.start_seconds for note in notes])
     if len(onsets) < 8:
         return candidates[0]
-    spacing = float(np.median(np.diff(onsets)))
-    best = max(candidates, key=lambda t: _tempo_plausibility(t, onsets, spacing))
+    intervals = np.diff(onsets)
+    spacing = float(np.median(intervals))
+    quick, slow = SUBDIVISION_SECONDS
+    subdivides = float(np.clip((slow - np.percentile(intervals, TATUM_PERCENTILE)) / (slow - quick), 0.0, 1.0))
+    best = max(candidates, key=lambda t: _tempo_plausibility(t, onsets, spacing, density_weight=subdivides))
+    doubled = [t for t in candidates if abs(t / (2 * best) - 1) < 0.03]
+    if subdivides < 1.0 and doubled and not _pairs_beats(notes, strength, doubled[0]):
+        return doubled[0]
     return best
+
+
+def _pairs_beats(notes: tuple[Note, ...], env: np.ndarray, tempo_bpm: float) -> bool:
+    """Whether the beats at tempo_bpm group in twos: every other one more accented."""
+    accents = beat_accents(notes, track_beats(env, tempo_bpm=tempo_bpm))
+    if len(accents) < 4:
+        return True
+    return max(_contrast(accents, phase, 2) for phase in range(2)) >= MIN_PAIRING_CONTRAST
 
 
 def _refine(score: np.ndarray, lags: np.ndarray, best: int) -> float:
@@ -101,9 +129,12 @@ def _refine(score: np.ndarray, lags: np.ndarray, best: int) -> float:
     return 60.0 * FRAME_RATE_HZ / lag
 
 
-def _tempo_plausibility(tempo_bpm: float, onsets: np.ndarray, spacing_seconds: float) -> float:
+def _tempo_plausibility(
+    tempo_bpm: float, onsets: np.ndarray, spacing_seconds: float, *, density_weight: float = 1.0
+) -> float:
     """How well intervals between nearby onsets fit whole, half and quarter beats at
-    tempo_bpm, times the tempo and notes-per-beat priors."""
+    tempo_bpm, times the tempo prior and the notes-per-beat prior (raised to
+    density_weight: 0 leaves it out)."""
     period = 60.0 / tempo_bpm
     fits = []
     for step in (1, 2, 3):
@@ -117,7 +148,7 @@ def _tempo_plausibility(tempo_bpm: float, onsets: np.ndarray, spacing_seconds: f
     fit = float(np.mean(fits)) if fits else 0.5
     prior = np.exp(-0.5 * (np.log2(tempo_bpm / PRIOR_CENTER_BPM) / PRIOR_OCTAVE_WIDTH) ** 2)
     density = np.exp(-0.5 * (np.log2(period / (NOTES_PER_BEAT * spacing_seconds)) / DENSITY_WIDTH) ** 2)
-    return fit**FIT_POWER * prior * density
+    return fit**FIT_POWER * prior * density**density_weight
 
 
 def track_beats(env: np.ndarray, *, tempo_bpm: float, tightness: float = TIGHTNESS) -> np.ndarray:
