@@ -93,6 +93,14 @@ def test_two_four_arrangement_plays_two_beat_bars(two_four_heard, tags, drum, on
     assert all(np.min(np.abs(downbeats - a)) < 1e-6 for a, _ in band.form.bars)
 
 
+def test_two_four_intro_is_two_bars(two_four_heard) -> None:
+    """A count-in of one 2/4 bar is two beats: too short to come in on."""
+    band = arrange(two_four_heard, style_from_tags("pop, piano"), knobs=Knobs(), seed=1)
+    assert band.form.intro_bars >= 2
+    first_bar_start = band.form.bars[0][0]
+    assert two_four_heard.first_note_seconds - first_bar_start >= 4 * 60.0 / two_four_heard.grid.tempo_bpm - 0.3
+
+
 @pytest.mark.parametrize(("bars", "tempo_bpm"), [(4, 100.0), (16, 100.0), (4, 112.0)])
 def test_simple_tune_keeps_its_tempo(bars, tempo_bpm) -> None:
     """Halves and quarters at 100 bpm are heard at 100, not as quarters and eighths at

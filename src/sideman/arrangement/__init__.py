@@ -77,6 +77,11 @@ class Arrangement:
         return max(self.form.end_seconds, self.score.end_seconds)
 
 
+#: the intro lasts at least this many counted beats: one bar of 2/4 (or 6/8, counted in
+#: two) is too short a count-in for a singer, so those get two
+MIN_INTRO_BEATS = 3
+
+
 def arrange(analysis: Analysis, style: StyleSpec, *, knobs: Knobs, seed: int, variation: int = 0) -> Arrangement:
     """Write the band's parts for one variation (0, 1, ...): later variations take the
     style's alternate instruments and the neighbouring groove and harmony patterns."""
@@ -87,7 +92,8 @@ def arrange(analysis: Analysis, style: StyleSpec, *, knobs: Knobs, seed: int, va
                           analysis.notes, audio_weight=knobs.audio_weight)
     chords = colour_chords(chords, analysis.notes, analysis.key, weirdness=knobs.weirdness_constraint, rng=rng)
     chords = repair_clashes(chords, analysis.notes, analysis.key, long_seconds=HELD_NOTE_SECONDS)
-    intro_bars = max(style.intro_bars, 2 if analysis.grid.tempo_bpm < 70 else 1)
+    intro_bars = max(style.intro_bars, 2 if analysis.grid.tempo_bpm < 70 else 1,
+                     -(-MIN_INTRO_BEATS // max(analysis.grid.beats_per_bar, 1)))
     form = plan_form(
         grid=analysis.grid,
         key=analysis.key,
