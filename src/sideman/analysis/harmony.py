@@ -33,6 +33,8 @@ TONE_SCORES = (1.1, 1.0, -1.0, -1.5)
 ACCENT = 2.0  # a note starting on the beat counts this much more
 HELD = 1.5  # a note tied over the beat from before (heard against the new beat) counts this much
 TONIC_BONUS = 0.8
+#: a first note this many beats or less before a downbeat is a sung-early downbeat, not a pickup
+PICKUP_BEATS = 0.25
 
 
 def candidate_chords(key: Key) -> list[Chord]:
@@ -40,9 +42,14 @@ def candidate_chords(key: Key) -> list[Chord]:
 
 
 def bar_spans(grid: BeatGrid, *, start_seconds: float, end_seconds: float) -> list[tuple[float, float]]:
-    """[start, end) of each bar of the grid that overlaps [start_seconds, end_seconds)."""
+    """[start, end) of each bar of the grid that overlaps [start_seconds, end_seconds).
+
+    Notes more than PICKUP_BEATS before the grid's first downbeat (a pickup) get the
+    bar(s) before it, a bar length each, so the melody's first notes have a chord too."""
     downbeats = list(grid.downbeats_seconds)
     bar_length = grid.beats_per_bar * 60.0 / grid.tempo_bpm
+    while downbeats and start_seconds < downbeats[0] - PICKUP_BEATS * 60.0 / grid.tempo_bpm:
+        downbeats.insert(0, downbeats[0] - bar_length)
     spans = []
     for i, d in enumerate(downbeats):
         end = downbeats[i + 1] if i + 1 < len(downbeats) else d + bar_length

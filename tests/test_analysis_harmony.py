@@ -1,0 +1,61 @@
+"""Chord estimation from small note lists whose harmony is known."""
+
+from __future__ import annotations
+
+from sideman.analysis.harmony import estimate_chords
+from sideman.music import BeatGrid, Key, Note
+
+BEAT = 0.5  # 120 bpm
+
+
+def _grid(bars: int, *, pickup_beats: int = 0) -> BeatGrid:
+    beats = tuple(round(k * BEAT, 6) for k in range(pickup_beats + 4 * bars + 1))
+    return BeatGrid(beats, beats_per_bar=4, first_downbeat_index=pickup_beats)
+
+
+def _arpeggios(triads: list[tuple[int, int, int]], *, offset_seconds: float = 0.0) -> list[Note]:
+    """One bar per triad: root, third, fifth, root an octave up, a beat each."""
+    notes = []
+    for bar, (root, third, fifth) in enumerate(triads):
+        for beat, pitch in enumerate((root, third, fifth, root + 12)):
+            start = offset_seconds + (4 * bar + beat) * BEAT
+            notes.append(Note(start, start + 0.95 * BEAT, pitch))
+    return notes
+
+
+def _chord_at(spans, t: float) -> str:
+    return next(s.label for s in spans if s.start_seconds <= t < s.end_seconds)
+
+
+def test_a_melody_outlining_i_vi_iv_v_gets_those_chords() -> None:
+    # C major: I - vi - IV - V - I, the melody spelling each triad
+    triads = [(60, 64, 67), (57, 60, 64), (53, 57, 60), (55, 59, 62), (60, 64, 67)]
+    notes = tuple(_arpeggios(triads))
+    grid = _grid(len(triads))
+    spans = estimate_chords(notes, grid, Key(0, "major"), start_seconds=notes[0].start_seconds,
+                            end_seconds=notes[-1].end_seconds)
+    labels = [_chord_at(spans, (4 * bar + 2) * BEAT) for bar in range(len(triads))]
+    assert labels == ["C:maj", "A:min", "F:maj", "G:maj", "C:maj"]
+
+
+def test_pickup_notes_before_the_first_bar_line_have_a_chord() -> None:
+    # a two-beat pickup (G, B: the dominant) into bars of C major
+    triads = [(60, 64, 67), (53, 57, 60), (55, 59, 62), (60, 64, 67)]
+    pickup = [Note(0.0, 0.95 * BEAT, 55), Note(BEAT, 1.95 * BEAT, 59)]
+    notes = tuple(pickup + _arpeggios(triads, offset_seconds=2 * BEAT))
+    grid = _grid(len(triads), pickup_beats=2)
+    spans = estimate_chords(notes, grid, Key(0, "major"), start_seconds=notes[0].start_seconds,
+                            end_seconds=notes[-1].end_seconds)
+    assert spans[0].start_seconds <= notes[0].start_seconds
+    assert _chord_at(spans, 0.1) == "G:maj"
+    assert _chord_at(spans, 2 * BEAT + 0.1) == "C:maj"
+
+
+def test_a_first_note_sung_just_before_the_bar_line_is_no_pickup() -> None:
+    triads = [(60, 64, 67), (55, 59, 62), (60, 64, 67)]
+    notes = _arpeggios(triads)
+    notes[0] = Note(-0.05, notes[0].end_seconds, notes[0].pitch_midi)  # a hair early
+    grid = BeatGrid(tuple(round(k * BEAT, 6) for k in range(4 * len(triads) + 1)), beats_per_bar=4)
+    spans = estimate_chords(tuple(notes), grid, Key(0, "major"), start_seconds=-0.05,
+                            end_seconds=notes[-1].end_seconds)
+    assert spans[0].start_seconds == 0.0
