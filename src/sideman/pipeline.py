@@ -210,6 +210,9 @@ def generate(
         ]
         for job in jobs:
             job.start_score_files()
+        if overlap:
+            for job, nxt in zip(jobs, jobs[1:], strict=False):
+                nxt.mix_after = job.mastered
         jobs[0].start()
         if overlap:
             for job, nxt in zip(jobs, jobs[1:], strict=False):
@@ -285,8 +288,9 @@ _OVERLAP_MAX_SECONDS = 150.0
 
 class _VariationJob:
     """One variation as a chain of tasks on the pool, each at priority (variation, step):
-    synthesis -> mix -> the two masters (in parallel) -> the MP3s, WAVs (in parallel);
-    MIDI, chart and cover need no audio and run whenever a worker is idle. Earlier
+    synthesis -> mix -> the two masters and the stems' WAVs (in parallel) -> each
+    master's MP3 (and the instrumental's WAV) as soon as that master is done; MIDI,
+    chart and cover need no audio and run whenever a worker is idle. Earlier
     variations win every tie for a worker, so variation 1 is finished first."""
 
     def __init__(self, pool: _PriorityPool, index: int, *, arrangement, origin_seconds: float,
@@ -298,6 +302,10 @@ class _VariationJob:
         self.out_dir, self.title, self.melody, self.duck_depth_db = out_dir, title, melody, duck_depth_db
         self.folder = f"v{index + 1}"
         self.synthesized: Future = Future()
+        #: both masters made (or this variation failed): the next variation may mix
+        self.mastered: Future = Future()
+        #: set by generate(): this variation's mix waits for it (the previous one's masters)
+        self.mix_after: Future | None = None
         self.delivered: Future = Future()
         self.rendered = None
         self.files: dict | None = None
@@ -373,9 +381,15 @@ class _VariationJob:
             stems.clear()
             return mixed
 
-        self._submit(1, run, then=self._master)
+        if self.mix_after is None:
+            self._submit(1, run, then=self._master)
+        else:
+            # a later variation's mix would hold one of the two threads for a second while
+            # the earlier one makes its two masters side by side: it waits for them
+            self.mix_after.add_done_callback(lambda _f: self._submit(1, run, then=self._master))
 
     def _master(self, mixed) -> None:
+        from sideman.deliver import stem_files_job
         from sideman.render import master_instrumental, master_song
 
         self._mixed = mixed
@@ -385,29 +399,33 @@ class _VariationJob:
         for name, step in (("song", master_song), ("instrumental", master_instrumental)):
             self._submit(2, lambda step=step: step(mixed, **targets),
                          then=lambda result, name=name: self._mastered(name, result))
+        # the stems need only the mix: written while the masters are made
+        self._add_pending()
+        _, write_stems = stem_files_job(self.out_dir / self.folder, mixed.stems,
+                                        sample_rate_hz=self.settings.sample_rate_hz)
+        self._submit(3, write_stems, then=self._one_done)
 
     def _mastered(self, name: str, result) -> None:
+        from sideman.deliver import instrumental_file_jobs, song_file_jobs, variation_files
+        from sideman.render import assemble
+
+        # this master's files at once, whether or not the other master is done
+        file_jobs = song_file_jobs if name == "song" else instrumental_file_jobs
+        for _, job in file_jobs(self.out_dir / self.folder, result.audio, sample_rate_hz=self.settings.sample_rate_hz,
+                                mp3_bitrate_kbps=self.settings.mp3_bitrate_kbps):
+            self._add_pending()
+            self._submit(3, job, then=self._one_done)
         with self._lock:
             self._masters[name] = result
             if len(self._masters) < 2:
                 return
         self.mastered_at = time.perf_counter()
-        from sideman.deliver import variation_file_jobs, variation_files
-        from sideman.render import assemble
-
+        self.mastered.set_result(None)
         rendered = assemble(self._mixed, instrumental=self._masters["instrumental"], song=self._masters["song"],
                             soundfont=self.soundfont, sample_rate_hz=self.settings.sample_rate_hz)
         self._mixed, self._masters = None, {}
         self.rendered = rendered
         self.files = variation_files(self.folder, stem_roles=tuple(rendered.stems))
-        jobs = variation_file_jobs(self.out_dir, folder=self.folder, arrangement=self.arrangement, rendered=rendered,
-                                   origin_seconds=self.origin_seconds, title=self.title, melody=self.melody,
-                                   mp3_bitrate_kbps=self.settings.mp3_bitrate_kbps)
-        for name, job in jobs:
-            if name == "score_files":
-                continue  # started before the audio existed
-            self._add_pending()
-            self._submit(3, job, then=self._one_done)
         self._one_done(None)  # the synth -> mix -> master chain itself
 
     # bookkeeping ----------------------------------------------------------------------
@@ -434,6 +452,8 @@ class _VariationJob:
                     self.delivered.set_exception(error)
                 if not self.synthesized.done():
                     self.synthesized.set_exception(error)
+                if not self.mastered.done():
+                    self.mastered.set_exception(error)
 
         self.pool.submit((self.index, step), run)
 

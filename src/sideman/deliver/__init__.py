@@ -20,6 +20,9 @@ from sideman.render import RenderedVariation, SpooledAudio, encode_mp3, write_wa
 from sideman.render.encode import WavWriter
 
 __all__ = [
+    "instrumental_file_jobs",
+    "song_file_jobs",
+    "stem_files_job",
     "variation_entry",
     "variation_file_jobs",
     "variation_files",
@@ -66,20 +69,19 @@ def variation_file_jobs(
 ) -> list[FileJob]:
     """The writes of one variation as independent jobs, the slowest first: the two MP3
     encodes (LAME releases the GIL, so they run in parallel threads), the WAVs, then
-    MIDI, chord chart and cover. With rendered=None, only the jobs that need no audio
+    MIDI, chord chart and cover (`song_file_jobs`, `instrumental_file_jobs` and
+    `stem_files_job` give the audio ones separately, to start each as soon as its
+    input exists). With rendered=None, only the jobs that need no audio
     (MIDI, chart, cover), which can run before the audio exists."""
     base = out_dir / folder
     (base / "stems").mkdir(parents=True, exist_ok=True)
     jobs: list[FileJob] = []
     if rendered is not None:
         rate = rendered.sample_rate_hz
-        jobs += [
-            ("song_mp3", lambda: encode_mp3(base / "song.mp3", rendered.song, sample_rate_hz=rate,
-                                            bitrate_kbps=mp3_bitrate_kbps)),
-            ("instrumental_mp3", lambda: encode_mp3(base / "instrumental.mp3", rendered.instrumental,
-                                                    sample_rate_hz=rate, bitrate_kbps=mp3_bitrate_kbps)),
-            ("wavs", lambda: _write_wavs(base, rendered)),
-        ]
+        jobs += song_file_jobs(base, rendered.song, sample_rate_hz=rate, mp3_bitrate_kbps=mp3_bitrate_kbps)
+        jobs += instrumental_file_jobs(base, rendered.instrumental, sample_rate_hz=rate,
+                                       mp3_bitrate_kbps=mp3_bitrate_kbps)
+        jobs.append(stem_files_job(base, rendered.stems, sample_rate_hz=rate))
     score = arrangement.score
 
     def score_files() -> None:
@@ -113,10 +115,30 @@ def variation_files(folder: str, *, stem_roles: tuple[str, ...]) -> dict[str, ob
     }
 
 
-def _write_wavs(base: Path, rendered: RenderedVariation) -> None:
-    rate = rendered.sample_rate_hz
-    write_wav(base / "instrumental.wav", rendered.instrumental, sample_rate_hz=rate, bits=16)
-    for role, audio in rendered.stems.items():
+def song_file_jobs(base: Path, song, *, sample_rate_hz: int, mp3_bitrate_kbps: int) -> list[FileJob]:
+    """The files of the song master (base: the variation's folder): song.mp3."""
+    return [("song_mp3", lambda: encode_mp3(base / "song.mp3", song, sample_rate_hz=sample_rate_hz,
+                                            bitrate_kbps=mp3_bitrate_kbps))]
+
+
+def instrumental_file_jobs(base: Path, instrumental, *, sample_rate_hz: int, mp3_bitrate_kbps: int) -> list[FileJob]:
+    """The files of the instrumental master: instrumental.mp3 and instrumental.wav."""
+    return [
+        ("instrumental_mp3", lambda: encode_mp3(base / "instrumental.mp3", instrumental,
+                                                sample_rate_hz=sample_rate_hz, bitrate_kbps=mp3_bitrate_kbps)),
+        ("instrumental_wav", lambda: write_wav(base / "instrumental.wav", instrumental,
+                                               sample_rate_hz=sample_rate_hz, bits=16)),
+    ]
+
+
+def stem_files_job(base: Path, stems: dict, *, sample_rate_hz: int) -> FileJob:
+    """The per-role stems (stems/<role>.wav, 24 bit): they need only the mix, so they can
+    be written while the masters are made."""
+    return "stems", lambda: _write_stems(base, stems, sample_rate_hz)
+
+
+def _write_stems(base: Path, stems: dict, rate: int) -> None:
+    for role, audio in stems.items():
         # 24-bit: the stems sum to the pre-master instrumental far below -40 dB of error
         path = base / "stems" / f"{role}.wav"
         if isinstance(audio, SpooledAudio):  # long input: streamed from disk
