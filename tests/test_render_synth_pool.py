@@ -32,7 +32,7 @@ def _level_db(x: np.ndarray) -> float:
 @pytest.mark.parametrize("spool", [False, True])
 def test_slices_in_processes_sound_like_one_render(pool_reset, monkeypatch, spool: bool) -> None:
     # slices of 1.5 s over a 9 s band: every seam falls inside held notes and release tails
-    monkeypatch.setattr(synth_pool, "SLICE_SECONDS", 1.5)
+    monkeypatch.setattr(synth_pool, "SLICE_MAX_SECONDS", 1.5)
     font = find_soundfont()
     score = _band_score(8.0)
     kwargs = {"soundfont": font, "sample_rate_hz": SR, "origin_seconds": -0.5, "duration_seconds": 9.0}

@@ -3,9 +3,10 @@
 tinysoundfont holds the GIL while it renders. In threads, two variations' synthesis
 ran one after the other and stalled every other thread's Python meanwhile (measured on
 a 60 s input: the mix of variation 1 took 1.6 s of wall time for 0.8 s of CPU while
-variation 2 synthesized beside it). Here each role is cut into time slices of about
-`SLICE_SECONDS`, and the slices are rendered by a pool of worker processes straight
-into one temporary file per role; the caller reads the file back (or keeps it on disk
+variation 2 synthesized beside it). Here each role is cut into as many time slices as
+there are workers (slices of at most `SLICE_MAX_SECONDS`), the costliest roles first,
+and the slices are rendered by a pool of worker processes straight into one temporary
+file per role; the caller reads the file back (or keeps it on disk
 as `SpooledAudio` for long inputs, as `render_stems` does).
 
 Memory: one server process, started with a clean interpreter, loads the SoundFont
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import pickle
 import queue
@@ -48,14 +50,16 @@ from sideman.render.soundfonts import SoundFont
 from sideman.render.spool import SpooledAudio, _File, should_spool
 from sideman.render.synth import _synth, render_stems, render_track
 
-__all__ = ["BACKGROUND_NICENESS", "SLICE_SECONDS", "URGENT_NICENESS", "prestart", "render_stems_in_processes",
+__all__ = ["BACKGROUND_NICENESS", "SLICE_MAX_SECONDS", "URGENT_NICENESS", "prestart", "render_stems_in_processes",
            "shutdown", "start_stems"]
 
 logger = logging.getLogger(__name__)
 
-#: a role is rendered in slices of about this length (more slices balance the workers
-#: better; each slice re-renders the notes still sounding at its start)
-SLICE_SECONDS = 20.0
+#: a role is cut into one slice per worker, each at most this long: every seam costs
+#: the re-rendering of the notes still sounding there (a pad chord and its release:
+#: measured +25 % of the pad's CPU with 20 s slices of a 64 s band), and a slice's audio
+#: is a worker's private memory (60 s of stereo float32: 21 MB)
+SLICE_MAX_SECONDS = 60.0
 #: niceness of the workers that render the first variation (what the `first` callback
 #: waits for) and of those that render the others in the background: under contention
 #: the kernel gives a nice-10 process about a tenth of a nice-0 one's share
@@ -124,10 +128,12 @@ def start_stems(
     by_role: dict[str, list[Track]] = {}
     for track in score.tracks:
         by_role.setdefault(track.role, []).append(track)
-    slice_frames = max(1, round(SLICE_SECONDS * sample_rate_hz))
+    slices = max(workers, math.ceil(n / (SLICE_MAX_SECONDS * sample_rate_hz)))
+    slice_frames = max(1, math.ceil(n / slices))
     files: dict[str, _File] = {}
     jobs = []
-    for role, tracks in by_role.items():
+    # the costliest roles first (sounding note-seconds), so that the workers finish together
+    for role, tracks in sorted(by_role.items(), key=lambda item: -_note_seconds(item[1])):
         files[role] = file = _File()
         with open(file.path, "r+b") as out:
             out.truncate(n * 2 * 4)  # float32 stereo; slices with no notes stay zero
@@ -171,6 +177,10 @@ def start_stems(
     for job in jobs:
         pool.submit(_render_slice, *job, urgent=urgent).add_done_callback(slice_done)
     return result
+
+
+def _note_seconds(tracks: list[Track]) -> float:
+    return sum(note.end_seconds - note.start_seconds for track in tracks for note in track.notes)
 
 
 def _render_slice(font_path: str, sample_rate_hz: int, tracks: tuple[Track, ...], origin_seconds: float,
