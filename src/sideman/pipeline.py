@@ -12,7 +12,6 @@ synthesizes and encodes alongside it. Inputs whose output passes
 from __future__ import annotations
 
 import ctypes
-import functools
 import hashlib
 import heapq
 import itertools
@@ -192,7 +191,6 @@ def generate(
     manifest["timings_seconds"] = _rounded(timings, started)
     report("text", 20, manifest)
 
-    _return_freed_memory_promptly()
     manifest["soundfont"] = {"name": soundfont.name, "path": str(soundfont.path), "license": soundfont.license}
     title = request.title or Path(request.audio_path).stem
     render_started = time.perf_counter()
@@ -213,6 +211,9 @@ def generate(
         if overlap:
             for job, nxt in zip(jobs, jobs[1:], strict=False):
                 nxt.mix_after = job.mastered
+        else:
+            for job in jobs:
+                job.urgent = True
         jobs[0].start()
         if overlap:
             for job, nxt in zip(jobs, jobs[1:], strict=False):
@@ -244,29 +245,6 @@ def generate(
     return manifest
 
 
-#: allocations at least this large get their own mapping (see _return_freed_memory_promptly)
-_MMAP_THRESHOLD_BYTES = 1 << 20
-_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
-
-
-@functools.cache
-def _return_freed_memory_promptly() -> None:
-    """Make glibc hand large freed blocks straight back to the system.
-
-    The render works in blocks of a few MB from two threads. glibc raises its mmap
-    threshold after each large free (up to 32 MB), so those blocks end up in per-thread
-    heaps that are not given back; measured on an 8-minute input this held 150-800 MB
-    beyond the live data (peak RSS 1.55-2.2 GB against 1.4 GB). A fixed 1 MB threshold
-    stops that; elsewhere (not glibc) this does nothing."""
-    try:
-        libc = ctypes.CDLL(None)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return
-    if not mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES):
-        log.debug("mallopt(M_MMAP_THRESHOLD) refused")
-
-
 def _trim_heap() -> None:
     """Give the heaps' free pages back to the system (glibc ``malloc_trim``), between
     two long variations; nothing elsewhere."""
@@ -277,8 +255,8 @@ def _trim_heap() -> None:
     trim(0)
 
 
-#: threads that render and write: the machine's two cores (LAME, pedalboard, numpy and
-#: tinysoundfont work outside the GIL)
+#: threads that mix, master and write: the machine's two cores (LAME, pedalboard and
+#: numpy work outside the GIL; synthesis runs in the synth_pool processes)
 _WORKERS = 2
 #: variations overlap (the next one synthesizes while this one is mixed and encoded)
 #: only up to this output length; longer ones go one at a time, so that memory holds one
@@ -311,6 +289,8 @@ class _VariationJob:
         self.files: dict | None = None
         self.mastered_at = 0.0  # time.perf_counter() when both masters were done
         self.in_processes = False  # synthesized by the worker processes (see start)
+        #: synthesize at full priority: the first variation, or any when they go one at a time
+        self.urgent = index == 0
         self._pending = 0
         self._lock = threading.Lock()
         self._mixed = None
@@ -336,7 +316,7 @@ class _VariationJob:
             stems = start_stems(self.arrangement.score, soundfont=self.soundfont,
                                 sample_rate_hz=self.settings.sample_rate_hz, origin_seconds=self.origin_seconds,
                                 duration_seconds=self.duration_seconds, workers=self.settings.synth_processes,
-                                urgent=self.index == 0)
+                                urgent=self.urgent)
         except BaseException as error:  # noqa: BLE001 - handed to the waiting caller
             stems = Future()
             stems.set_exception(error)
