@@ -7,7 +7,12 @@ shared and noisy: read the ratios, not the absolute seconds).
 Targets (issue 5): both variations <= 6 s and the first <= 3.5 s for 60 s of input on
 this 2-core machine (real-time factor <= 0.1); peak memory <= 1.5 GB at 8 minutes.
 The floor is what any tool must do: decode the input and encode the 4 MP3s, one after
-another, with the same encoder settings.
+another, with the same encoder (LAME via lameenc, q 7, 192 kbps CBR).
+
+This machine's speed drifts by up to ~40 % from minute to minute (a shared VM: the same
+64 s MP3 encode measured 0.27-0.49 CPU-s within an hour); the load average is printed,
+and `cpu_seconds` (this process and its synthesis workers) is what another program on
+the machine cannot inflate. Compare runs made together.
 """
 
 from __future__ import annotations
@@ -210,9 +215,15 @@ def main() -> None:
         "cpu_seconds": short["cpu_seconds"],
         "cpu_over_floor_cpu": short["cpu_over_floor_cpu"],
     }
+    summary["targets_met"] = {
+        "both_variations_seconds<=6": short["both_variations_seconds"] <= 6.0,
+        "first_variation_seconds<=3.5": short["first_variation_seconds"] <= 3.5,
+    }
     if "eight_minutes" in result:
         summary["peak_rss_mb_8_minutes_main_process"] = result["eight_minutes"]["peak_rss_mb"]
         summary["peak_pss_mb_8_minutes_all_processes"] = result["eight_minutes"]["peak_pss_mb_all_processes"]
+        summary["targets_met"]["peak_memory_mb_8_minutes<=1500"] = (
+            result["eight_minutes"]["peak_pss_mb_all_processes"] <= 1500)
     result["summary"] = summary
     print(json.dumps(result, indent=1))
 
