@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from sideman.analysis.harmony import estimate_chords
-from sideman.music import BeatGrid, Key, Note
+from sideman.analysis.harmony import candidate_chords, estimate_chords, transition_bonus
+from sideman.music import BeatGrid, Chord, Key, Note
 
 BEAT = 0.5  # 120 bpm
 
@@ -36,6 +36,32 @@ def test_a_melody_outlining_i_vi_iv_v_gets_those_chords() -> None:
                             end_seconds=notes[-1].end_seconds)
     labels = [_chord_at(spans, (4 * bar + 2) * BEAT) for bar in range(len(triads))]
     assert labels == ["C:maj", "A:min", "F:maj", "G:maj", "C:maj"]
+
+
+def test_a_bar_that_fits_vi_and_iv_alike_between_v_and_iv_is_vi() -> None:
+    # C major: I - V - ? - IV - I, the third bar sings G then A (both in A minor and in
+    # F major alike): the pop progression I-V-vi-IV hears A minor, not an early F
+    notes = _arpeggios([(60, 64, 67), (55, 59, 62)])
+    notes += [Note(8 * BEAT, 9.9 * BEAT, 67), Note(10 * BEAT, 11.9 * BEAT, 69)]
+    notes += _arpeggios([(53, 57, 60), (60, 64, 67)], offset_seconds=12 * BEAT)
+    spans = estimate_chords(tuple(notes), _grid(5), Key(0, "major"), start_seconds=0.0,
+                            end_seconds=notes[-1].end_seconds)
+    labels = [_chord_at(spans, (4 * bar + 2) * BEAT) for bar in range(5)]
+    assert labels == ["C:maj", "G:maj", "A:min", "F:maj", "C:maj"]
+
+
+def test_plagal_and_authentic_motion_weigh_alike_and_pop_progression_steps_weigh_more() -> None:
+    def bonus(key: Key, a: Chord, b: Chord) -> float:
+        chords = candidate_chords(key)
+        return float(transition_bonus(chords, key)[chords.index(a), chords.index(b)])
+
+    c_major = Key(0, "major")
+    c, f, g, am, em = Chord(0, "maj"), Chord(5, "maj"), Chord(7, "maj"), Chord(9, "min"), Chord(4, "min")
+    assert bonus(c_major, f, c) == bonus(c_major, g, c)  # IV-I as much as V-I
+    assert bonus(c_major, g, am) > bonus(c_major, g, em)  # V-vi (I-V-vi-IV) over V-iii
+    assert bonus(c_major, am, f) > bonus(c_major, am, g)  # vi-IV over vi-V
+    a_minor = Key(9, "minor")
+    assert bonus(a_minor, c, g) > bonus(a_minor, c, f)  # III-VII (i-VI-III-VII) over III-VI
 
 
 def test_pickup_notes_before_the_first_bar_line_have_a_chord() -> None:

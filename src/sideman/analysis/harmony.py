@@ -7,8 +7,9 @@ and by the strength of the beat they start on): chord tones up, other scale tone
 little down, notes outside the key more. Candidates are the key's triads, the major
 dominant in minor, and the secondary dominants V/V and V/vi (V/iv in minor), each with a
 prior so the plain diatonic functions win when the melody does not ask for colour.
-Transitions favour functional root motion; the piece starts and ends on the tonic when
-the melody allows."""
+Transitions favour functional root motion and the steps of the common pop progressions
+(I-V-vi-IV, I-vi-IV-V, ii-V-I and their minor-mode relatives); the piece starts and ends
+on the tonic when the melody allows."""
 
 from __future__ import annotations
 
@@ -23,8 +24,21 @@ _VOCABULARY = {
     "minor": ((0, "min", 0.0), (3, "maj", -0.1), (5, "min", 0.0), (7, "maj", 0.0), (7, "min", -0.3),
               (8, "maj", -0.1), (10, "maj", -0.1), (0, "maj", -0.6), (2, "maj", -0.7)),
 }
-# favoured root motions in semitones (up a fourth, down a third, up a second ...)
-_MOTION_BONUS = {5: 0.6, 7: 0.35, 9: 0.3, 2: 0.25, 10: 0.2, 8: 0.2, 3: 0.1, 4: 0.1, 0: 0.0, 1: -0.6, 11: -0.3, 6: -0.6}
+# favoured root motions in semitones (up a fourth, down a third, up a second ...); up a
+# fifth (I-V, IV-I) scores as up a fourth: pop and rock use the plagal and the
+# authentic motion about equally often (de Clercq & Temperley's rock corpus)
+_MOTION_BONUS = {5: 0.6, 7: 0.6, 9: 0.3, 2: 0.25, 10: 0.2, 8: 0.2, 3: 0.1, 4: 0.1, 0: 0.0, 1: -0.6, 11: -0.3, 6: -0.6}
+# the common pop progressions, as (semitones above tonic, quality) per chord: each step
+# from one chord to the next earns PROGRESSION_BONUS on top of its root motion
+_I, _ii, _IV, _V, _vi = (0, "maj"), (2, "min"), (5, "maj"), (7, "maj"), (9, "min")
+_i, _III, _iv, _VI, _VII = (0, "min"), (3, "maj"), (5, "min"), (8, "maj"), (10, "maj")
+_PROGRESSIONS = {
+    "major": ((_I, _V, _vi, _IV, _I), (_I, _vi, _IV, _V, _I), (_ii, _V, _I), (_I, _IV, _V)),
+    "minor": ((_i, _VI, _III, _VII, _i), (_i, _VII, _VI, _V, _i), (_i, _iv, _V, _i), (_VI, _VII, _i)),
+}
+#: a step of a common pop progression: a tie-breaker between chords the melody fits alike
+#: (about a third of the best root motion's bonus), not enough to overrule the melody
+PROGRESSION_BONUS = 0.2
 #: cost of a chord change by the beat it falls on: bar line, the bar's middle, other beats
 CHANGE_COST = {"downbeat": 0.3, "middle": 0.9, "weak": 1.6}
 MOTION_WEIGHT = 0.4
@@ -127,9 +141,22 @@ def emission_scores(notes: tuple[Note, ...], spans: list[tuple[float, float]], c
     return scores
 
 
+def transition_bonus(chords: list[Chord], key: Key) -> np.ndarray:
+    """[shape=(chords, chords)]: the bonus for moving from chord a (row) to chord b
+    (column): its root motion, plus PROGRESSION_BONUS for a step of a common progression."""
+    steps = {pair for progression in _PROGRESSIONS[key.mode] for pair in zip(progression, progression[1:], strict=False)}
+    degree = [((c.root_pitch_class - key.tonic_pitch_class) % 12, c.quality) for c in chords]
+    bonus = np.zeros((len(chords), len(chords)))
+    for i, a in enumerate(chords):
+        for j, b in enumerate(chords):
+            bonus[i, j] = _MOTION_BONUS[(b.root_pitch_class - a.root_pitch_class) % 12]
+            bonus[i, j] += PROGRESSION_BONUS * ((degree[i], degree[j]) in steps)
+    return bonus
+
+
 def _viterbi(emissions: np.ndarray, strength: list[str], chords: list[Chord], key: Key) -> list[int]:
     k = len(chords)
-    motion = np.array([[_MOTION_BONUS[(b.root_pitch_class - a.root_pitch_class) % 12] for b in chords] for a in chords])
+    motion = transition_bonus(chords, key)
     tonic = np.array([1.0 if c == chords[0] else 0.0 for c in chords]) * TONIC_BONUS
     score = emissions[0] + tonic
     back = np.zeros((len(emissions), k), dtype=int)
