@@ -62,11 +62,17 @@ logger = logging.getLogger(__name__)
 #: measured +25 % of the pad's CPU with 20 s slices of a 64 s band), and a slice's audio
 #: is a worker's private memory (60 s of stereo float32: 21 MB)
 SLICE_MAX_SECONDS = 60.0
+#: slices per worker and role (2 measured slower on a 64 s band: the seams cost more
+#: than the finer balance gains)
+SLICES_PER_WORKER = 1
 #: niceness of the workers that render the first variation (what the `first` callback
 #: waits for) and of those that render the others in the background: under contention
 #: the kernel gives a nice-10 process about a tenth of a nice-0 one's share
 URGENT_NICENESS = 0
 BACKGROUND_NICENESS = 10
+#: a voice's typical release after note-off, for estimating a slice's cost
+_RELEASE_SECONDS = 1.0
+
 _pool: _Pool | None = None
 _pool_lock = threading.Lock()
 _declined: str | None = None  # why this process renders in-process (logged once)
@@ -130,19 +136,22 @@ def start_stems(
     by_role: dict[str, list[Track]] = {}
     for track in score.tracks:
         by_role.setdefault(track.role, []).append(track)
-    slices = max(workers, math.ceil(n / (SLICE_MAX_SECONDS * sample_rate_hz)))
+    slices = max(SLICES_PER_WORKER * workers, math.ceil(n / (SLICE_MAX_SECONDS * sample_rate_hz)))
     slice_frames = max(1, math.ceil(n / slices))
     files: dict[str, _File] = {}
-    jobs = []
-    # the costliest roles first (sounding note-seconds), so that the workers finish together
-    for role, tracks in sorted(by_role.items(), key=lambda item: -_note_seconds(item[1])):
+    costed = []
+    for role, tracks in by_role.items():
         files[role] = file = _File()
         with open(file.path, "r+b") as out:
             out.truncate(n * 2 * 4)  # float32 stereo; slices with no notes stay zero
         for start in range(0, n, slice_frames):
             stop = min(n, start + slice_frames)
-            jobs.append((str(soundfont.path), sample_rate_hz, tuple(tracks),
-                         origin_seconds + start / sample_rate_hz, start, stop, file.path))
+            begin = origin_seconds + start / sample_rate_hz
+            cost = _note_seconds(tracks, begin, begin + (stop - start) / sample_rate_hz)
+            costed.append((cost, (str(soundfont.path), sample_rate_hz, tuple(tracks), begin, start, stop, file.path)))
+    # the costliest slices first: the first free worker takes the next one, so the workers
+    # finish together (longest-processing-time-first scheduling)
+    jobs = [job for _, job in sorted(costed, key=lambda item: -item[0])]
     result: Future = Future()
     result.set_running_or_notify_cancel()
     remaining = [len(jobs)]
@@ -181,8 +190,15 @@ def start_stems(
     return result
 
 
-def _note_seconds(tracks: list[Track]) -> float:
-    return sum(note.end_seconds - note.start_seconds for track in tracks for note in track.notes)
+def _note_seconds(tracks: list[Track], begin: float, end: float) -> float:
+    """What a slice costs to render, roughly: the seconds its voices sound, counting the
+    pre-roll of notes that began before it and a second of release after each."""
+    total = 0.0
+    for track in tracks:
+        for note in track.notes:
+            if note.start_seconds < end and note.end_seconds + _RELEASE_SECONDS > begin:
+                total += min(note.end_seconds + _RELEASE_SECONDS, end) - note.start_seconds
+    return total
 
 
 def _render_slice(font_path: str, sample_rate_hz: int, tracks: tuple[Track, ...], origin_seconds: float,
