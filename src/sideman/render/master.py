@@ -56,8 +56,9 @@ _BLOCK_SAMPLES = 1 << 18
 #: true-peak interpolator: 4x, 12 taps per phase
 _OVERSAMPLING = 4
 _TAPS_PER_PHASE = 12
-#: true peak: samples per chunk of the skip-what-cannot-win search
+#: true peak: samples per chunk of the skip-what-cannot-win search, and chunks per batch
 _TRUE_PEAK_CHUNK = 4096
+_TRUE_PEAK_BATCH = 16
 
 
 @dataclass(frozen=True)
@@ -208,18 +209,21 @@ def measure_true_peak_dbtp(audio: np.ndarray, *, sample_rate_hz: int) -> float:
     neighbourhood[1:] = np.maximum(neighbourhood[1:], per_chunk[:-1])
     neighbourhood[:-1] = np.maximum(neighbourhood[:-1], per_chunk[1:])
     order = np.argsort(neighbourhood, axis=None)[::-1]
-    for flat in order:
-        i, c = divmod(int(flat), channels.shape[1])
-        if neighbourhood[i, c] * bound <= peak:
+    segment = size + _TAPS_PER_PHASE - 1  # a chunk and the samples its interpolation reads
+    for first in range(0, len(order), _TRUE_PEAK_BATCH):
+        # a batch of the loudest chunks left at a time (after limiting, nearly every chunk
+        # may hold the peak: one chunk per numpy call cost more in calls than in work)
+        batch = [divmod(int(flat), channels.shape[1]) for flat in order[first : first + _TRUE_PEAK_BATCH]]
+        batch = [(i, c) for i, c in batch if neighbourhood[i, c] * bound > peak]
+        if not batch:
             break
-        lo, hi = i * size - half + 1, min((i + 1) * size + half, n)
-        x = np.asarray(channels[max(lo, 0) : hi, c], dtype=np.float32)
-        if lo < 0:
-            x = np.concatenate([np.zeros(-lo, np.float32), x])
-        if len(x) < _TAPS_PER_PHASE:
-            x = np.concatenate([x, np.zeros(_TAPS_PER_PHASE - len(x), np.float32)])
-        windows = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(x, _TAPS_PER_PHASE))
-        peak = max(peak, float(np.abs(windows @ phases).max()))
+        padded = np.zeros((len(batch), segment), dtype=np.float32)
+        for row, (i, c) in enumerate(batch):
+            lo = i * size - half + 1
+            x = channels[max(lo, 0) : min(lo + segment, n), c]
+            padded[row, max(-lo, 0) : max(-lo, 0) + len(x)] = x
+        windows = np.lib.stride_tricks.sliding_window_view(padded, _TAPS_PER_PHASE, axis=1)
+        peak = max(peak, float(np.abs(windows.reshape(-1, _TAPS_PER_PHASE) @ phases).max()))
     return 20.0 * math.log10(peak)
 
 
