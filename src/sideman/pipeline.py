@@ -177,8 +177,13 @@ def generate(
         base_seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
         knobs = Knobs(style_weight=request.style_weight, weirdness_constraint=request.weirdness_constraint,
                       audio_weight=request.audio_weight, model=request.model, vocal_gender=request.vocal_gender)
-        arrangements = [arrange(analysis, style, knobs=knobs, seed=base_seed + i, variation=i)
-                        for i in range(request.variations)]
+        arrangements = [arrange(analysis, style, knobs=knobs, seed=base_seed, variation=0)]
+        # variation 1's synthesis starts now, while the others are arranged and the text
+        # callback goes out (its stems are what the `first` callback waits for longest)
+        first_stems = _start_first_stems(arrangements[0], audio.duration_seconds, soundfont=soundfont,
+                                         settings=settings)
+        arrangements += [arrange(analysis, style, knobs=knobs, seed=base_seed + i, variation=i)
+                         for i in range(1, request.variations)]
     manifest["seed"] = base_seed
     manifest["style"] = {"genre": style.genre, "moods": list(style.moods), "matched_tags": list(style.matched_tags),
                          "unmatched_tags": list(style.unmatched_tags),
@@ -214,7 +219,7 @@ def generate(
         else:
             for job in jobs:
                 job.urgent = True
-        jobs[0].start()
+        jobs[0].start(first_stems)
         if overlap:
             for job, nxt in zip(jobs, jobs[1:], strict=False):
                 if job is jobs[0] and job.in_processes:
@@ -306,17 +311,20 @@ class _VariationJob:
             self._add_pending()
             self._submit(9, job, then=self._one_done)
 
-    def start(self) -> None:
+    def start(self, started_stems: Future | None = None) -> None:
         """Synthesize, then mix, master and write. Synthesis goes to the worker processes
-        where there are any (no thread of this pool waits on it), else to this pool."""
+        where there are any (no thread of this pool waits on it), else to this pool.
+        started_stems: this variation's synthesis, already under way (`start_stems`)."""
         from sideman.render.synth_pool import start_stems
 
         self._add_pending()
+        stems = started_stems
         try:
-            stems = start_stems(self.arrangement.score, soundfont=self.soundfont,
-                                sample_rate_hz=self.settings.sample_rate_hz, origin_seconds=self.origin_seconds,
-                                duration_seconds=self.duration_seconds, workers=self.settings.synth_processes,
-                                urgent=self.urgent)
+            if stems is None:
+                stems = start_stems(self.arrangement.score, soundfont=self.soundfont,
+                                    sample_rate_hz=self.settings.sample_rate_hz, origin_seconds=self.origin_seconds,
+                                    duration_seconds=self.duration_seconds, workers=self.settings.synth_processes,
+                                    urgent=self.urgent)
         except BaseException as error:  # noqa: BLE001 - handed to the waiting caller
             stems = Future()
             stems.set_exception(error)
@@ -479,6 +487,21 @@ class _PriorityPool:
             self._ready.notify_all()
         for thread in self._threads:
             thread.join()
+
+
+def _start_first_stems(arrangement, input_duration_seconds: float, *, soundfont, settings: Settings) -> Future | None:
+    """Start variation 1's synthesis in the worker processes (None: no pool, or it could
+    not start; its job then starts it as any other)."""
+    from sideman.render.synth_pool import start_stems
+
+    origin, duration = _output_span(arrangement, input_duration_seconds)
+    try:
+        return start_stems(arrangement.score, soundfont=soundfont, sample_rate_hz=settings.sample_rate_hz,
+                           origin_seconds=origin, duration_seconds=duration, workers=settings.synth_processes,
+                           urgent=True)
+    except Exception:  # noqa: BLE001 - the job starts it again and reports the error
+        log.debug("variation 1's synthesis did not start early", exc_info=True)
+        return None
 
 
 #: seconds the last notes ring after the band's final bar
