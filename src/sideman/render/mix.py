@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
@@ -180,6 +182,11 @@ def mix(
             _accumulate(sends, dry, gain=10.0 ** (send_db / 20.0))
         processed[role] = SpooledAudio.write(dry) if spool else dry
         del dry
+    # the voice's side (placing it, its loudness, the ducking curve) needs no band: it is
+    # worked out on another thread while the reverb runs (both release the GIL)
+    hop = max(1, round(_HOP_SECONDS * sample_rate_hz))
+    voice_side = _in_thread(_voice_side, voice, n=n, offset_samples=voice_offset_samples, hop=hop,
+                            depth_db=duck_depth_db, sample_rate_hz=sample_rate_hz)
     if sends is not None and np.any(sends):
         _reverb_in_place(sends, sample_rate_hz=sample_rate_hz, room_size=reverb_room_size)
         bus += sends
@@ -189,18 +196,16 @@ def mix(
     comp = _compressor_gain(bus, sample_rate_hz=sample_rate_hz)
     _apply_gain(bus, comp)
 
-    placed = _place_voice(voice, n=n, offset_samples=voice_offset_samples)
+    placed, voice_lufs, duck_db = voice_side.result()
     balance_db, accompaniment_lufs = _balance_db(
         bus,
-        placed,
+        voice_lufs,
         sample_rate_hz=sample_rate_hz,
         accompaniment_to_voice_lu=accompaniment_to_voice_lu,
     )
     balance = np.float32(10.0 ** (balance_db / 20.0))
     bus *= balance
 
-    hop = max(1, round(_HOP_SECONDS * sample_rate_hz))
-    duck_db = _duck_gain_db(placed, n=n, hop=hop, depth_db=duck_depth_db, sample_rate_hz=sample_rate_hz)
     song = bus.copy()
     _apply_frame_gain_db(song, duck_db, hop=hop)
     if placed is not None:
@@ -399,24 +404,47 @@ def _place_voice(voice: np.ndarray | None, *, n: int, offset_samples: int) -> np
     return placed
 
 
+def _voice_side(voice: np.ndarray | None, *, n: int, offset_samples: int, hop: int, depth_db: float,
+                sample_rate_hz: int) -> tuple[np.ndarray | None, float, np.ndarray]:
+    """(the voice placed on the output's clock, its loudness (LUFS, mono; -inf without
+    one), the ducking curve per hop)."""
+    placed = _place_voice(voice, n=n, offset_samples=offset_samples)
+    loudness = -math.inf if placed is None else measure_loudness_lufs(placed, sample_rate_hz=sample_rate_hz)
+    duck_db = _duck_gain_db(placed, n=n, hop=hop, depth_db=depth_db, sample_rate_hz=sample_rate_hz)
+    return placed, loudness, duck_db
+
+
+def _in_thread(fn, *args, **kwargs) -> Future:
+    """Run fn on a new thread; its result (or error) in the Future."""
+    future: Future = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as error:  # noqa: BLE001 - re-raised by future.result()
+            future.set_exception(error)
+
+    threading.Thread(target=run, name="sideman-mix-voice", daemon=True).start()
+    return future
+
+
 def _balance_db(
     bus: np.ndarray,
-    placed: np.ndarray | None,
+    voice_lufs: float,
     *,
     sample_rate_hz: int,
     accompaniment_to_voice_lu: float,
 ) -> tuple[float, float]:
-    """(gain that sets the accompaniment's loudness relative to the voice, or to a fixed
-    level without one; the accompaniment's loudness before that gain)."""
+    """(gain that sets the accompaniment's loudness relative to the voice (its mono
+    loudness, -inf for none), or to a fixed level without one; the accompaniment's
+    loudness before that gain)."""
     accompaniment = measure_loudness_lufs(bus, sample_rate_hz=sample_rate_hz)
     if not math.isfinite(accompaniment):
         return 0.0, accompaniment
     target = _ALONE_LOUDNESS_LUFS
-    if placed is not None:
+    if math.isfinite(voice_lufs):
         # the voice as it is heard: the same signal in both channels, twice the power
-        voice = measure_loudness_lufs(placed, sample_rate_hz=sample_rate_hz)
-        if math.isfinite(voice):
-            target = voice + 10.0 * math.log10(2.0) + accompaniment_to_voice_lu
+        target = voice_lufs + 10.0 * math.log10(2.0) + accompaniment_to_voice_lu
     return target - accompaniment, accompaniment
 
 
