@@ -93,3 +93,19 @@ def test_dev_cases_keep_their_key_and_tempo() -> None:
         tempos.append(abs(result.grid.tempo_bpm / case["tempo_bpm"] - 1) < 0.04)
     assert np.mean(keys) >= 0.75
     assert np.mean(tempos) >= 0.75
+
+
+def test_pitch_windows_side_by_side_equal_one_detect() -> None:
+    """A long input's 30 s windows run on two cores give what swift-f0's own detect gives."""
+    from scipy.signal import resample_poly
+    from swift_f0 import SwiftF0
+
+    from sideman.analysis.pitch import F0_MAX_HZ, F0_MIN_HZ, track_pitch
+
+    melody = sung_melody(bars=30, tempo_bpm=100.0)  # 72 s: three windows
+    samples = resample_poly(melody.samples, 160, 441).astype(np.float32)
+    reference = SwiftF0(threads=1).detect(samples, 16000, fmin=F0_MIN_HZ, fmax=F0_MAX_HZ)
+    track = track_pitch(samples, sample_rate_hz=16000)
+    np.testing.assert_array_equal(track.f0_hz, reference.pitch_hz)
+    np.testing.assert_array_equal(track.confidence, reference.confidence)
+    np.testing.assert_array_equal(track.times_seconds, reference.timestamps)
