@@ -40,8 +40,8 @@ def track_pitch(samples: np.ndarray, *, sample_rate_hz: int) -> PitchTrack:
     if sample_rate_hz != PITCH_SAMPLE_RATE_HZ:
         raise ValueError(f"track_pitch expects {PITCH_SAMPLE_RATE_HZ} Hz audio, got {sample_rate_hz}")
     result = _detect_windows_in_parallel(samples)
-    if result is None:
-        result = _detector().detect(samples, PITCH_SAMPLE_RATE_HZ, fmin=F0_MIN_HZ, fmax=F0_MAX_HZ)
+    if result is None:  # one window (or an unknown swift-f0): its thread pool shares it out
+        result = _detector(_PARALLEL_WINDOWS).detect(samples, PITCH_SAMPLE_RATE_HZ, fmin=F0_MIN_HZ, fmax=F0_MAX_HZ)
     return PitchTrack(result.timestamps, result.pitch_hz, result.confidence, result.loudness_db)
 
 
@@ -65,7 +65,7 @@ def _detect_windows_in_parallel(samples: np.ndarray):  # -> swift_f0.PitchResult
     n = max(1, len(signal) // hop)
     if n <= width or len(signal) < hop:
         return None
-    detector = _detector()
+    detector = _detector(1)
     spans = []
     for start in range(0, n, width):
         end = min(start + width, n)
@@ -89,14 +89,14 @@ def raw_result(track: PitchTrack):  # -> swift_f0.PitchResult
     return PitchResult(track.times_seconds, track.f0_hz, track.confidence, track.loudness_db)
 
 
-def _detector():
-    # One ONNX session per thread: sessions are costly to build and not shared across threads.
-    detector = getattr(_local, "detector", None)
-    if detector is None:
+def _detector(threads: int):
+    # One ONNX session per thread and pool size: sessions are costly to build. Not
+    # spinning: an idle pool must not busy-wait on a core the render needs.
+    detectors = getattr(_local, "detectors", None)
+    if detectors is None:
+        detectors = _local.detectors = {}
+    if threads not in detectors:
         from swift_f0 import SwiftF0
 
-        # one thread per run, not spinning: long inputs run their windows side by side
-        # (_detect_windows_in_parallel), and an idle pool must not busy-wait on a core
-        detector = SwiftF0(threads=1, spin=False)
-        _local.detector = detector
-    return detector
+        detectors[threads] = SwiftF0(threads=threads, spin=False)
+    return detectors[threads]
