@@ -17,6 +17,10 @@ F0_MIN_HZ = 60.0
 F0_MAX_HZ = 1400.0
 
 _local = threading.local()
+#: inputs up to this long run two windows at once: ONNX Runtime keeps the memory of its
+#: largest concurrent runs for the session's life (measured on 8 minutes: +134 MB), which
+#: the memory budget of the longest inputs cannot spare
+PARALLEL_MAX_SECONDS = 150.0
 #: windows of a long input analysed at once, one core each
 _PARALLEL_WINDOWS = min(2, os.cpu_count() or 1)
 
@@ -51,8 +55,9 @@ def _detect_windows_in_parallel(samples: np.ndarray):  # -> swift_f0.PitchResult
     The same windows, margins and concatenation as `SwiftF0.detect` (0.3), read from
     its module; each window is one single-threaded model run (ONNX Runtime sessions
     accept concurrent runs). Measured on 60 s: one run with a two-thread pool 0.65 s,
-    two windows side by side ~0.45 s. None where the input is one window or the
-    library's layout is not the one this was written against (`detect` then)."""
+    two windows side by side ~0.45 s. None where the input is one window or longer
+    than `PARALLEL_MAX_SECONDS`, or the library's layout is not the one this was
+    written against (`detect` then)."""
     try:
         from swift_f0 import PitchResult, core
 
@@ -63,7 +68,7 @@ def _detect_windows_in_parallel(samples: np.ndarray):  # -> swift_f0.PitchResult
         return None
     signal = np.ascontiguousarray(samples, dtype=np.float32)
     n = max(1, len(signal) // hop)
-    if n <= width or len(signal) < hop:
+    if n <= width or len(signal) < hop or len(signal) > PARALLEL_MAX_SECONDS * PITCH_SAMPLE_RATE_HZ:
         return None
     detector = _detector(1)
     spans = []

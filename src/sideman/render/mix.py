@@ -183,10 +183,12 @@ def mix(
         processed[role] = SpooledAudio.write(dry) if spool else dry
         del dry
     # the voice's side (placing it, its loudness, the ducking curve) needs no band: it is
-    # worked out on another thread while the reverb runs (both release the GIL)
+    # worked out on another thread while the reverb runs (both release the GIL); not for
+    # long (spooled) inputs, where the two at once would raise the peak of memory
     hop = max(1, round(_HOP_SECONDS * sample_rate_hz))
-    voice_side = _in_thread(_voice_side, voice, n=n, offset_samples=voice_offset_samples, hop=hop,
-                            depth_db=duck_depth_db, sample_rate_hz=sample_rate_hz)
+    voice_side = (_in_thread if not spool else _now)(
+        _voice_side, voice, n=n, offset_samples=voice_offset_samples, hop=hop, depth_db=duck_depth_db,
+        sample_rate_hz=sample_rate_hz)
     if sends is not None and np.any(sends):
         _reverb_in_place(sends, sample_rate_hz=sample_rate_hz, room_size=reverb_room_size)
         bus += sends
@@ -412,6 +414,16 @@ def _voice_side(voice: np.ndarray | None, *, n: int, offset_samples: int, hop: i
     loudness = -math.inf if placed is None else measure_loudness_lufs(placed, sample_rate_hz=sample_rate_hz)
     duck_db = _duck_gain_db(placed, n=n, hop=hop, depth_db=depth_db, sample_rate_hz=sample_rate_hz)
     return placed, loudness, duck_db
+
+
+def _now(fn, *args, **kwargs) -> Future:
+    """fn's result (or error) in a Future, computed here and now."""
+    future: Future = Future()
+    try:
+        future.set_result(fn(*args, **kwargs))
+    except Exception as error:  # noqa: BLE001 - re-raised by future.result()
+        future.set_exception(error)
+    return future
 
 
 def _in_thread(fn, *args, **kwargs) -> Future:
