@@ -180,11 +180,8 @@ def start_stems(
         else:
             result.set_result(stems)
 
-    if not jobs:
-        slice_done_all = Future()
-        slice_done_all.set_result(None)
-        remaining[0] = 1
-        slice_done(slice_done_all)
+    if not jobs:  # a score without tracks
+        result.set_result({})
     for job in jobs:
         pool.submit(_render_slice, *job, urgent=urgent).add_done_callback(slice_done)
     return result
