@@ -1,12 +1,12 @@
 """Score -> one stereo stem per role, with a SoundFont (tinysoundfont).
 
 The loaded synthesizer is cached per (font path, sample rate) for the process: loading
-FluidR3_GM costs ~0.5-0.8 s and ~440 MB (tinysoundfont decodes every sample to float32
-and offers no way to share one loaded font between synthesizers), so it is loaded
-once and shared. A tinysoundfont ``Synth`` holds voice state and is not thread-safe,
-so a lock lets one score render at a time; concurrent variations overlap their
-synthesis with the other's mixing and encoding instead (synthesis is ~15% of a
-variation's work), and memory holds one font whatever the number of threads.
+FluidR3_GM costs ~0.5-0.8 s and ~440 MB (tinysoundfont decodes every sample to float32),
+so it is loaded once and shared. A tinysoundfont ``Synth`` holds voice state and is not
+thread-safe, so a lock lets one score render at a time in a process; and it holds the
+GIL while it renders. The pipeline therefore synthesizes in worker processes that share
+one loaded font (`sideman.render.synth_pool`); this module is what each of them runs,
+and what renders in the calling process where there are none.
 
 Events are placed at exact sample positions: the synthesizer renders in blocks from one
 event to the next (tinysoundfont starts a voice at the first sample of the next render
