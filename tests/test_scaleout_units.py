@@ -94,3 +94,19 @@ def test_api_with_redis_away_accepts_tasks_and_is_not_ready(tmp_path: Path, melo
                             headers=headers)
         assert status.json()["data"]["status"] == "not_started"
         assert "sideman_queue_depth 1" in client.get("/metrics").text
+
+
+def test_worker_shares_one_loaded_font_with_its_pipeline_children(monkeypatch) -> None:
+    """A `sideman worker` forks a pipeline child per task: it loads the SoundFont once and
+    its children synthesize in-process (no synthesis server and font load per task),
+    unless the operator set SIDEMAN_SYNTH_PROCESSES."""
+    pytest.importorskip("dramatiq")
+    monkeypatch.setenv("SIDEMAN_REDIS_URL", "redis://127.0.0.1:6379/0")  # the module builds its broker
+    from sideman.render import find_soundfont
+    from sideman.render import synth as synth_module
+    from sideman.tasks.dramatiq_worker import _synthesis_shared_with_pipeline_children
+
+    shared = _synthesis_shared_with_pipeline_children(Settings())
+    assert shared.synth_processes == 0
+    assert (find_soundfont().path, shared.sample_rate_hz) in synth_module._cache
+    assert _synthesis_shared_with_pipeline_children(Settings(synth_processes=2)).synth_processes == 2

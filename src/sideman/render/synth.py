@@ -29,7 +29,7 @@ from sideman.music.model import Note, Score, Track
 from sideman.render.soundfonts import SoundFont
 from sideman.render.spool import SpooledAudio, should_spool
 
-__all__ = ["render_stems", "render_track"]
+__all__ = ["preload", "render_stems", "render_track"]
 
 logger = logging.getLogger(__name__)
 
@@ -234,6 +234,12 @@ def _synth(soundfont: SoundFont, sample_rate_hz: int) -> _Loaded:
             sfid = synth.sfload(str(soundfont.path), max_voices=_MAX_VOICES)
             loaded = _cache[key] = _Loaded(synth=synth, sfid=sfid, lock=threading.RLock())
     return loaded
+
+
+def preload(soundfont: SoundFont, sample_rate_hz: int) -> None:
+    """Load the font into this process's synthesizer now (processes forked later share
+    it, page for page, instead of loading their own)."""
+    _synth(soundfont, sample_rate_hz)
 
 
 def _select_program(loaded: _Loaded, track: Track) -> int:

@@ -38,6 +38,8 @@ class WorkerServices(Middleware):
         from sideman.tasks.migrations import prepare_database
 
         settings = self.settings
+        if settings.worker_isolation == "process":
+            settings = _synthesis_shared_with_pipeline_children(settings)
         prepare_database(settings.resolved_database_url)
         db = open_database(settings.resolved_database_url)
         store = TaskStore(db)
@@ -91,3 +93,22 @@ services = WorkerServices(_settings)
 broker.add_middleware(services)
 actor = declare_actor(broker, _settings, handler=_handle)
 _configure_logging()
+
+
+def _synthesis_shared_with_pipeline_children(settings: Settings) -> Settings:
+    """With a pipeline child forked per task, load the SoundFont here once: every child
+    shares it by fork and synthesizes in-process, instead of starting a synthesis server
+    and loading the font again per task (~0.6 s and 440 MB each). A worker process runs one
+    task at a time, on about one core: many of them use the machine's cores. An operator's
+    own SIDEMAN_SYNTH_PROCESSES is left as set."""
+    if "synth_processes" in settings.model_fields_set:
+        return settings
+    from sideman.render import SoundFontNotFound, find_soundfont
+    from sideman.render.synth import preload
+
+    try:
+        preload(find_soundfont(settings.soundfont_path), settings.sample_rate_hz)
+    except SoundFontNotFound as error:
+        log.warning("no SoundFont to preload: %s", error)  # each task reports it
+        return settings
+    return settings.model_copy(update={"synth_processes": 0})
