@@ -19,9 +19,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
 
-EVAL_DIRS ?= ../shared/eval/dev ../shared/eval/real
+EVAL_DIRS ?= ../shared/eval/dev ../shared/eval/real ../shared/eval/real-sung
 eval: $(STAMP)
 	@for d in $(EVAL_DIRS); do echo "== $$d"; $(BIN)/sideman eval $$d || exit 1; done
+	@echo "== ../shared/eval/dev (arrangement)"; $(BIN)/sideman eval --arrangement ../shared/eval/dev
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -2,11 +2,19 @@
 (format: shared eval/FORMAT.md), with mir_eval wherever a standard metric exists.
 
 Per case: tempo (within 4 %, allowing x2, x1/2, x3, x1/3), beat F-measure and AMLt,
-downbeat F-measure, key weighted score, chord majmin overlap, note F1 (50 ms onsets,
-50 cents, offsets ignored); and for the arrangement: beat AMLt of what the band plays
-against the true beats, the share of melody time on a chord tone of the chord the band
-plays, the share of long-note time that clashes (a semitone above a chord tone), and
-whether the band covers the whole input with an intro and an outro.
+downbeat F-measure, key weighted score and how a wrong key relates to the true one
+(relative, parallel, fifth), chord majmin overlap, note F1 (50 ms onsets, 50 cents,
+offsets ignored; each note at the pitch it is heard at, the singer's tuning included),
+the error of the estimated tuning; and for the arrangement: beat AMLt of what the band
+plays against the true beats, and its continuity CMLt over the sung span (an off-beat
+band scores 0 there however steady it is), the share of melody time on a chord tone of
+the chord the band plays, the share of long-note time that clashes (sung a semitone
+above a sounding chord tone, both at the pitch they sound: the voice as sung, the band
+at its tuning), and whether the band covers the whole input with an intro and an outro.
+
+Real recordings carry silver references (`../shared/eval/real-sung/README.md`): beats
+count only where the case marks them trusted, keys where trusted or of high or medium
+confidence, notes only where annotated (not segmented from an f0 curve).
 """
 
 from __future__ import annotations
@@ -29,7 +37,10 @@ log = logging.getLogger(__name__)
 TEMPO_TOLERANCE = 0.04
 LONG_NOTE_SECONDS = 0.4
 METRICS = ("tempo_ok", "beat_f", "beat_amlt", "downbeat_f", "key_score", "chord_majmin", "note_f1",
-           "band_beat_amlt", "chord_tone_ratio", "clash_ratio", "covers_input", "analysis_seconds")
+           "tuning_error_cents", "band_beat_amlt", "band_beat_cmlt", "chord_tone_ratio", "clash_ratio",
+           "covers_input", "analysis_seconds")
+#: how a wrong key relates to the true one (mir_eval.key's classes)
+KEY_RELATIONS = ("correct", "fifth", "relative", "parallel", "other")
 
 
 def evaluate_folder(folder: Path, *, tags: str = "pop, piano", seed: int = 1) -> dict:
@@ -44,7 +55,23 @@ def evaluate_folder(folder: Path, *, tags: str = "pop, piano", seed: int = 1) ->
     for metric in METRICS:
         values = [c[metric] for c in cases if c.get(metric) is not None]
         mean[metric] = round(float(np.mean(values)), 3) if values else None
-    return {"folder": str(folder), "cases": cases, "mean": mean}
+    relations = [c["key_relation"] for c in cases if c.get("key_relation")]
+    key_confusion = {r: relations.count(r) for r in KEY_RELATIONS}
+    return {"folder": str(folder), "cases": cases, "mean": mean, "key_confusion": key_confusion}
+
+
+def trusted_fields(case: dict) -> tuple[bool, bool, bool]:
+    """(beats, key, notes) trusted as references: silver beats and keys only where the
+    case's own checks passed, notes only where annotated (FORMAT.md, real-sung README)."""
+    evidence = case.get("silver_evidence") or {}
+    truth = case.get("truth") or {}
+    beats = bool(case.get("beats_seconds")) and bool(evidence.get("beats_trusted", True))
+    if "key_trusted" in evidence:
+        key = bool(evidence["key_trusted"])
+    else:
+        key = case.get("key_confidence", "high") in ("high", "medium")
+    notes = bool(case.get("notes")) and truth.get("notes", "annotated") == "annotated"
+    return beats, bool(case.get("key")) and key, notes
 
 
 def evaluate_case(folder: Path, case: dict, *, tags: str, seed: int) -> dict:
@@ -55,6 +82,7 @@ def evaluate_case(folder: Path, case: dict, *, tags: str, seed: int) -> dict:
     band = arrange(heard, style_from_tags(tags), knobs=Knobs(weirdness_constraint=0.0, audio_weight=1.0), seed=seed)
     row: dict = {"id": case["id"], "kind": case.get("kind"), "analysis_seconds": round(elapsed, 3),
                  "tempo_bpm": round(heard.grid.tempo_bpm, 2), "meter": heard.grid.meter, "key": heard.key.label}
+    row["tuning_cents"] = getattr(heard, "tuning_cents", 0.0)
     row.update(_rhythm_scores(case, heard))
     row.update(_pitch_scores(case, heard))
     row.update(_band_scores(case, heard, band))
@@ -63,6 +91,8 @@ def evaluate_case(folder: Path, case: dict, *, tags: str, seed: int) -> dict:
 
 def _rhythm_scores(case: dict, heard: Analysis) -> dict:
     out: dict = {"tempo_ok": None, "beat_f": None, "beat_amlt": None, "downbeat_f": None}
+    if not trusted_fields(case)[0]:
+        return out
     if case.get("tempo_bpm"):
         ratio = heard.grid.tempo_bpm / case["tempo_bpm"]
         out["tempo_ok"] = float(any(abs(ratio / m - 1) <= TEMPO_TOLERANCE for m in (1, 2, 0.5, 3, 1 / 3)))
@@ -78,43 +108,88 @@ def _rhythm_scores(case: dict, heard: Analysis) -> dict:
 
 
 def _pitch_scores(case: dict, heard: Analysis) -> dict:
-    out: dict = {"key_score": None, "chord_majmin": None, "note_f1": None}
-    if case.get("key"):
+    out: dict = {"key_score": None, "key_relation": None, "chord_majmin": None, "note_f1": None,
+                 "tuning_error_cents": None}
+    _, key_trusted, notes_trusted = trusted_fields(case)
+    tuning = getattr(heard, "tuning_cents", 0.0)
+    if key_trusted:
         out["key_score"] = mir_eval.key.weighted_score(case["key"], heard.key.label)
+        out["key_relation"] = key_relation(case["key"], heard.key.label)
+    if case.get("tuning_offset_semitones") is not None:
+        out["tuning_error_cents"] = abs(tuning - 100.0 * case["tuning_offset_semitones"])
     if case.get("chords") and heard.chords:
         ref_int = np.array([c[:2] for c in case["chords"]], dtype=float)
         est_int = np.array([[c.start_seconds, c.end_seconds] for c in heard.chords])
         scores = mir_eval.chord.evaluate(ref_int, [c[2] for c in case["chords"]], est_int,
                                          [c.label for c in heard.chords])
         out["chord_majmin"] = scores["majmin"]
-    if case.get("notes") and heard.notes:
+    if notes_trusted and heard.notes:
         ref = np.array(case["notes"], dtype=float)
         est_int = np.array([[n.start_seconds, n.end_seconds] for n in heard.notes])
-        est_hz = mir_eval.util.midi_to_hz(np.array([n.pitch_midi for n in heard.notes], dtype=float))
+        est_hz = mir_eval.util.midi_to_hz(np.array([n.pitch_midi for n in heard.notes], dtype=float) + tuning / 100)
         out["note_f1"] = mir_eval.transcription.precision_recall_f1_overlap(
             ref[:, :2], mir_eval.util.midi_to_hz(ref[:, 2]), est_int, est_hz, offset_ratio=None)[2]
     return out
 
 
+def key_relation(reference: str, estimate: str) -> str:
+    """How an estimated key relates to the reference: one of KEY_RELATIONS."""
+    ref, est = (label.split() for label in (reference, estimate))
+    ref_pc, est_pc = (mir_eval.key.KEY_TO_SEMITONE[k[0].lower()] for k in (ref, est))
+    interval = (est_pc - ref_pc) % 12
+    if ref[1] == est[1]:
+        return "correct" if interval == 0 else "fifth" if interval in (5, 7) else "other"
+    if interval == 0:
+        return "parallel"
+    relative = 9 if ref[1] == "major" else 3
+    return "relative" if interval == relative else "other"
+
+
+def sung_melody(case: dict, heard: Analysis) -> list[tuple[float, float, float]]:
+    """(start, end, pitch as sung in fractional MIDI) of the case's melody: its notes,
+    re-pitched from an annotated f0 curve where the notes were rounded from it; the
+    analysis's notes at the singer's tuning where the case has none."""
+    if not case.get("notes"):
+        tuning = getattr(heard, "tuning_cents", 0.0) / 100
+        return [(n.start_seconds, n.end_seconds, n.pitch_midi + tuning) for n in heard.notes]
+    notes = [(float(s), float(e), float(p)) for s, e, p in case["notes"]]
+    if case.get("f0_midi_20ms"):
+        f0 = np.array(case["f0_midi_20ms"], dtype=float)
+        sung = []
+        for start, end, pitch in notes:
+            inside = f0[(f0[:, 0] >= start) & (f0[:, 0] < end), 1]
+            sung.append((start, end, float(np.median(inside)) if len(inside) else pitch))
+        notes = sung
+    return notes
+
+
 def _band_scores(case: dict, heard: Analysis, band: Arrangement) -> dict:
-    out: dict = {"band_beat_amlt": None, "chord_tone_ratio": None, "clash_ratio": None}
-    if case.get("beats_seconds"):
+    out: dict = {"band_beat_amlt": None, "band_beat_cmlt": None, "chord_tone_ratio": None, "clash_ratio": None}
+    if trusted_fields(case)[0]:
+        reference = np.array(case["beats_seconds"])
         played = np.array(band.form.grid.beats_seconds)
         played = played[(played >= 0) & (played <= heard.duration_seconds)]
-        out["band_beat_amlt"] = mir_eval.beat.continuity(np.array(case["beats_seconds"]), played)[3]
-    melody = case.get("notes") or [[n.start_seconds, n.end_seconds, n.pitch_midi] for n in heard.notes]
+        out["band_beat_amlt"] = mir_eval.beat.continuity(reference, played)[3]
+        # over the voice: where a singer hears the band against what they sing
+        start, end = heard.first_note_seconds - 0.5, heard.last_note_end_seconds + 0.5
+        within = (reference >= start) & (reference <= end)
+        if within.sum() >= 4:
+            out["band_beat_cmlt"] = mir_eval.beat.continuity(
+                reference[within], played[(played >= start) & (played <= end)])[1]
+    band_tuning = getattr(band.score, "tuning_cents", 0.0) / 100
     on = total = clash = long_total = 0.0
-    for start, end, pitch in melody:
+    for start, end, pitch in sung_melody(case, heard):
         span = next((c for c in band.form.chords if c.start_seconds <= (start + end) / 2 < c.end_seconds), None)
         if span is None or span.chord is None:
             continue
         duration = end - start
-        pcs = span.chord.pitch_classes
+        # semitones above each sounding chord tone, folded into -6..6
+        above = [((pitch - pc - band_tuning + 6) % 12) - 6 for pc in span.chord.pitch_classes]
         total += duration
-        on += duration * (int(pitch) % 12 in pcs)
+        on += duration * any(abs(a) < 0.5 for a in above)
         if duration >= LONG_NOTE_SECONDS:
             long_total += duration
-            clash += duration * any((int(pitch) - pc) % 12 == 1 for pc in pcs)
+            clash += duration * any(0.5 <= a < 1.5 for a in above)
     out["chord_tone_ratio"] = on / total if total else None
     out["clash_ratio"] = clash / long_total if long_total else None
     first_note = heard.first_note_seconds
@@ -127,12 +202,17 @@ def _band_scores(case: dict, heard: Analysis, band: Arrangement) -> dict:
 def format_table(result: dict) -> str:
     columns = ("id", *METRICS)
     short = {"tempo_ok": "tempo", "beat_f": "beatF", "beat_amlt": "AMLt", "downbeat_f": "dbF",
-             "key_score": "key", "chord_majmin": "majmin", "note_f1": "noteF1", "band_beat_amlt": "bandAMLt",
-             "chord_tone_ratio": "onChord", "clash_ratio": "clash", "covers_input": "covers",
-             "analysis_seconds": "sec"}
-    header = f"{'case':28s}" + "".join(f"{short[c]:>9s}" for c in columns[1:])
+             "key_score": "key", "chord_majmin": "majmin", "note_f1": "noteF1", "tuning_error_cents": "tuneErr",
+             "band_beat_amlt": "bandAMLt", "band_beat_cmlt": "bandCMLt", "chord_tone_ratio": "onChord",
+             "clash_ratio": "clash", "covers_input": "covers", "analysis_seconds": "sec"}
+    header = f"{'case':24s}" + "".join(f"{short[c]:>9s}" for c in columns[1:]) + "  heard"
     lines = [header]
     for row in [*result["cases"], {"id": "MEAN", **result["mean"]}]:
         cells = "".join(f"{'-' if row.get(c) is None else format(row[c], '.2f'):>9s}" for c in columns[1:])
-        lines.append(f"{row['id'][:28]:28s}{cells}")
+        heard = (f"  {row['tempo_bpm']:.0f} {row['meter']} {row['key']} {row.get('tuning_cents', 0):+.0f}c"
+                 if "tempo_bpm" in row else "")
+        lines.append(f"{row['id'][:24]:24s}{cells}{heard}")
+    confusion = result.get("key_confusion") or {}
+    if sum(confusion.values()):
+        lines.append("key: " + ", ".join(f"{k} {v}" for k, v in confusion.items()))
     return "\n".join(lines)
