@@ -103,6 +103,8 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("folder", type=Path, help="a folder of cases (audio + JSON, shared eval/FORMAT.md)")
     evaluate.add_argument("--tags", default="pop, piano", help="the style the band plays in")
     evaluate.add_argument("--json", action="store_true")
+    evaluate.add_argument("--arrangement", action="store_true",
+                          help="score the band's form, repetition and two takes instead (sideman.arrangement_eval)")
     evaluate.set_defaults(run=_eval)
 
     serve = sub.add_parser("serve", help="run the HTTP API and web page",
@@ -205,6 +207,12 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    if args.arrangement:
+        from sideman.arrangement_eval import evaluate_arrangement_folder, format_arrangement_table
+
+        figures = evaluate_arrangement_folder(args.folder, tags=args.tags)
+        print(json.dumps(figures) if args.json else format_arrangement_table(figures))
+        return 0
     from sideman.evaluation import evaluate_folder, format_table
 
     result = evaluate_folder(args.folder, tags=args.tags)
