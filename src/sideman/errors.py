@@ -11,6 +11,7 @@ One root, a small tree; what is worth a retry stands apart from what is not::
     │   └── InvalidField      a request field out of range (carries the name and value)
     ├── Unsupported           a valid request for something this build cannot do
     ├── FetchError            a remote input could not be fetched (refused address, size cap)
+    ├── InsufficientStorage   the server's disk is (nearly) full, or a key's quota is used up
     └── Transient             worth a retry: a timeout, a busy resource
 
 Every message says what was measured and what is allowed, so it can go straight
@@ -99,6 +100,15 @@ class FetchError(SidemanError):
 
     error_type = "invalid_request_error"
     http_status = 422
+
+
+class InsufficientStorage(SidemanError):
+    """No room to store more: the data folder's free space is under the threshold
+    (settings.min_free_disk_bytes), the disk filled up mid-write, or a key's quota
+    (settings.key_storage_quota_bytes) is used up. HTTP 507, as RFC 4918 names it."""
+
+    error_type = "server_error"
+    http_status = 507
 
 
 class Transient(SidemanError):

@@ -172,3 +172,44 @@ class Settings(BaseSettings):
         description="pin `sideman worker` process i to core i mod cores, one numeric thread "
         "each (a dedicated worker machine: N workers then do N times the work of one)",
     )
+
+    # holding up under abuse (issue 16): disk admission, download and callback pools
+    min_free_disk_bytes: int = Field(
+        default=1024**3, ge=0,
+        description="uploads and submits are refused (507) and /readyz answers 503 while the "
+        "data folder's disk has less free space than this (1 GiB: about one 8-minute task "
+        "with 2 variations; 0 turns the check off)",
+    )
+    key_storage_quota_bytes: int = Field(
+        default=0, ge=0,
+        description="bytes one key may hold in uploads and results before its uploads and "
+        "submits are refused with 507 (0: no quota)",
+    )
+    fetch_workers: int = Field(
+        default=8, ge=1, le=256,
+        description="threads that download upload_urls (never the request threads nor the "
+        "pipeline workers)",
+    )
+    fetch_per_key_concurrency: int = Field(
+        default=2, ge=1, le=64,
+        description="downloads one key may have running at once (more /upload/url calls: "
+        "429; more tasks: they wait their turn)",
+    )
+    fetch_min_bytes_per_second: int = Field(
+        default=4096, ge=0,
+        description="a download slower than this, averaged over fetch_rate_window_seconds, "
+        "is given up (0: no minimum)",
+    )
+    fetch_rate_window_seconds: float = Field(
+        default=10.0, gt=0, description="the window the minimum transfer rate is judged over"
+    )
+    fetch_deadline_seconds: float = Field(
+        default=300.0, gt=0, description="the most one download may take, end to end"
+    )
+    callback_workers: int = Field(
+        default=8, ge=1, le=256, description="callbacks delivered at once"
+    )
+    callback_per_host_concurrency: int = Field(
+        default=2, ge=1, le=64,
+        description="callbacks in flight to one host at once (a slow receiver delays only itself)",
+    )

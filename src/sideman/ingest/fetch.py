@@ -3,8 +3,17 @@
 The guard resolves the host and refuses the request when any address it resolves to is
 not a public unicast address (loopback, RFC 1918 private, link-local and the cloud
 metadata address 169.254.169.254, CGNAT 100.64.0.0/10, IPv6 unique-local, multicast,
-reserved, unspecified; IPv4-mapped IPv6 is judged by its IPv4 address). Redirects are
+reserved, unspecified). An IPv6 address that carries an IPv4 address is also judged by
+that address, in every transition form: IPv4-mapped (::ffff:a.b.c.d), IPv4-compatible
+(::a.b.c.d), 6to4 (2002:AABB:CCDD::/48), NAT64 (64:ff9b::/96 and the local-use
+64:ff9b:1::/48) and Teredo (2001::/32, its server and its client). Redirects are
 followed by hand, at most `max_redirects`, and every hop goes through the same guard.
+
+Slow hosts: `deadline_seconds` caps a whole download and `min_bytes_per_second` gives
+up a body that trickles (averaged over `rate_window_seconds`), so a host that sends a
+byte a second holds a download thread for seconds, not minutes. `check_url_literal` is
+the part of the guard that needs no DNS (scheme, port, a literal address, localhost):
+the API runs it at submit, so a bad URL is a 422 then, not a failed task later.
 
 The connection goes to the address that was checked: `guarded_transport()` gives httpx
 a network backend that resolves the host itself, checks every address, and connects to
@@ -43,6 +52,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "Resolver",
     "check_url",
+    "check_url_literal",
     "fetch_to_file",
     "guarded_transport",
     "is_forbidden_address",
@@ -54,6 +64,8 @@ __all__ = [
 Resolver = Callable[[str, int], list[str]]
 
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 _AUDIO_SUFFIXES = {".wav", ".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".mp4", ".aac",
                    ".webm", ".aif", ".aiff", ".wma"}
 
@@ -70,11 +82,18 @@ def fetch_to_file(
     transport: httpx.BaseTransport | None = None,
     resolver: Resolver | None = None,
     require_audio: bool = True,
+    deadline_seconds: float | None = None,
+    min_bytes_per_second: int = 0,
+    rate_window_seconds: float = 10.0,
 ) -> Path:
     """Download `url` into `dest_dir` and return the file's path.
 
     max_bytes: refuse bodies larger than this (announced or actually sent).
-    timeout_seconds: for each network step and for the whole download.
+    timeout_seconds: for each network step (connect, each read).
+    deadline_seconds: for the whole download, redirects included (default:
+    timeout_seconds).
+    min_bytes_per_second: give up a body that arrives slower than this, averaged over
+    each `rate_window_seconds` (0: no minimum).
     what: the field name used in error messages.
     transport: for tests; by default `guarded_transport()` (connects only to checked
     addresses).
@@ -82,7 +101,8 @@ def fetch_to_file(
 
     Raises FetchError with a message fit for an API `error_message`.
     """
-    deadline = time.monotonic() + timeout_seconds
+    total_seconds = timeout_seconds if deadline_seconds is None else deadline_seconds
+    deadline = time.monotonic() + total_seconds
     dest_dir.mkdir(parents=True, exist_ok=True)
     if transport is None:
         transport = guarded_transport(allow_private=allow_private, resolver=resolver, what=what)
@@ -95,6 +115,8 @@ def fetch_to_file(
     ) as client:
         current = url
         for _hop in range(max_redirects + 1):
+            if time.monotonic() > deadline:
+                raise FetchError(f"{what} took longer than {total_seconds:g} s to download")
             check_url(current, allow_private=allow_private, what=what, resolver=resolver)
             try:
                 with client.stream("GET", current) as response:
@@ -107,7 +129,9 @@ def fetch_to_file(
                     if response.status_code >= 400:
                         raise FetchError(f"{what} answered HTTP {response.status_code}")
                     saved = _save(response, url=current, dest_dir=dest_dir, max_bytes=max_bytes,
-                                  deadline=deadline, timeout_seconds=timeout_seconds, what=what)
+                                  deadline=deadline, total_seconds=total_seconds, what=what,
+                                  min_bytes_per_second=min_bytes_per_second,
+                                  rate_window_seconds=rate_window_seconds)
                     if require_audio:
                         _require_audio(saved, response.headers.get("content-type"), what=what)
                     return saved
@@ -125,16 +149,54 @@ def check_url(
 
     Raises FetchError. With allow_private only the scheme and host are checked.
     """
+    host, port = check_url_literal(url, allow_private=allow_private, what=what)
+    if allow_private:
+        return
+    pick_address(host, port, allow_private=False, what=what, resolver=resolver)
+
+
+def check_url_literal(url: str, *, allow_private: bool, what: str = "upload_url") -> tuple[str, int]:
+    """The checks that need no DNS: an http(s) URL with a host, a port in 1..65535 and,
+    unless allow_private, no literal private address nor `localhost`. Returns (host,
+    port). Raises FetchError.
+
+    >>> check_url_literal("http://example.com:99999/a.wav", allow_private=False)
+    Traceback (most recent call last):
+    ...
+    sideman.errors.FetchError: upload_url has an invalid port (1 to 65535)
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise FetchError(f"{what} must be an http(s) URL, got {url[:200]!r}")
-    if allow_private:
-        return
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError as exc:
-        raise FetchError(f"{what} has an invalid port") from exc
-    pick_address(parts.hostname, port, allow_private=False, what=what, resolver=resolver)
+        raise FetchError(f"{what} has an invalid port (1 to 65535)") from exc
+    if not 1 <= port <= 65535:
+        raise FetchError(f"{what} has an invalid port (1 to 65535)")
+    host = parts.hostname.strip("[]")
+    if allow_private:
+        return host, port
+    literal = _literal_address(host)
+    if literal is not None and is_forbidden_address(literal):
+        raise FetchError(f"{what} points at a private or local address ({literal}), which is not allowed")
+    name = host.rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        raise FetchError(f"{what} points at a private or local address ({host}), which is not allowed")
+    return host, port
+
+
+def _literal_address(host: str) -> str | None:
+    """The address a literal host names, in any form the resolver would accept
+    (``127.1``, ``0x7f000001``, ``2130706433``), or None for a name."""
+    try:
+        return str(ipaddress.ip_address(host.split("%", 1)[0]))
+    except ValueError:
+        pass
+    try:
+        return socket.inet_ntoa(socket.inet_aton(host))  # the short and numeric IPv4 forms
+    except OSError:
+        return None
 
 
 def pick_address(
@@ -235,8 +297,28 @@ def is_forbidden_address(address: str) -> bool:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return True
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        elif any(_forbidden_ip(inner) for inner in _embedded_ipv4(ip)):
+            return True
+    return _forbidden_ip(ip)
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 transition address carries (see the module docstring)."""
+    inner: list[ipaddress.IPv4Address] = []
+    if ip.sixtofour is not None:
+        inner.append(ip.sixtofour)
+    if ip.teredo is not None:
+        inner.extend(ip.teredo)
+    low32 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if any(ip in network for network in _NAT64) or ip in _IPV4_COMPATIBLE:
+        inner.append(low32)
+    return inner
+
+
+def _forbidden_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     if isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT:
         return True
     return (
@@ -262,22 +344,36 @@ def _save(
     dest_dir: Path,
     max_bytes: int,
     deadline: float,
-    timeout_seconds: float,
+    total_seconds: float,
     what: str,
+    min_bytes_per_second: int = 0,
+    rate_window_seconds: float = 10.0,
 ) -> Path:
     announced = response.headers.get("content-length")
     if announced and announced.isdigit() and int(announced) > max_bytes:
         raise FetchError(f"{what} is {int(announced)} bytes; at most {max_bytes} bytes are accepted")
     target = dest_dir / f"input{_suffix(url, response.headers.get('content-type'))}"
     written = 0
+    window_start, window_bytes = time.monotonic(), 0
     try:
         with open(target, "wb") as handle:
             for chunk in response.iter_bytes():
                 written += len(chunk)
+                window_bytes += len(chunk)
                 if written > max_bytes:
                     raise FetchError(f"{what} is larger than the {max_bytes} byte limit")
-                if time.monotonic() > deadline:
-                    raise FetchError(f"{what} took longer than {timeout_seconds:g} s to download")
+                now = time.monotonic()
+                if now > deadline:
+                    raise FetchError(f"{what} took longer than {total_seconds:g} s to download")
+                if min_bytes_per_second and now - window_start >= rate_window_seconds:
+                    rate = window_bytes / (now - window_start)
+                    if rate < min_bytes_per_second:
+                        raise FetchError(
+                            f"{what} is sending too slowly ({rate:.0f} bytes/s over "
+                            f"{now - window_start:.0f} s; at least {min_bytes_per_second} "
+                            "bytes/s is needed)"
+                        )
+                    window_start, window_bytes = now, 0
                 handle.write(chunk)
     except BaseException:
         target.unlink(missing_ok=True)
