@@ -20,6 +20,7 @@ from sideman.api import routes
 from sideman.api.deps import Services
 from sideman.api.errors import install_error_handlers
 from sideman.api.limits import BodySizeLimit
+from sideman.ingest.pool import KeyedPool
 from sideman.settings import Settings
 from sideman.storage.backends import build_blob_stores, publishing
 from sideman.tasks import (
@@ -32,6 +33,7 @@ from sideman.tasks import (
     open_database,
 )
 from sideman.tasks.migrations import prepare_database
+from sideman.tasks.queue import EmbeddedQueue
 from sideman.tasks.runner import GenerateFn
 from sideman.tasks.scaleout import build_queue
 
@@ -73,17 +75,26 @@ def create_app(
         backoff_seconds=settings.callback_backoff_seconds,
         allow_private=settings.allow_private_urls,
         transport=http_transport,
+        workers=settings.callback_workers,
+        per_host=settings.callback_per_host_concurrency,
     )
+    # downloads (upload_url, /upload/url) run here: never on a request thread nor on a
+    # pipeline worker, at most fetch_per_key_concurrency at once per key
+    downloads = KeyedPool(workers=settings.fetch_workers,
+                          per_key=settings.fetch_per_key_concurrency, name="sideman-fetch")
     janitor = Janitor(db=db, settings=settings, results=results_store, uploads=uploads_store)
     runner = TaskRunner(store=tasks, settings=settings,
                         generate=publishing(generate, results_store),
                         uploads=uploads_store, callbacks=callbacks)
     # threads in this process, or Dramatiq messages to `sideman worker` when redis_url is set
     queue = build_queue(settings, run_task=runner.run, tasks=tasks, db=db)
+    if isinstance(queue, EmbeddedQueue):  # Dramatiq workers download in their own process
+        runner.attach_downloads(downloads, enqueue=queue.enqueue)
     services = Services(
         settings=settings, db=db, tasks=tasks, keys=keys, queue=queue, callbacks=callbacks,
         uploads=uploads_store, results=results_store,
         local_key=ensure_local_key(settings=settings, keys=keys),
+        downloads=downloads,
     )
 
     @asynccontextmanager

@@ -13,6 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from sideman.api.errors import ApiError
 from sideman.api.limits import RateLimiter
+from sideman.ingest.pool import KeyedPool
 from sideman.settings import Settings
 from sideman.storage import LocalBlobStore
 from sideman.tasks import CallbackSender, Database, KeyStore, LocalKey, TaskQueue, TaskStore
@@ -34,6 +35,8 @@ class Services:
     results: LocalBlobStore
     local_key: LocalKey | None
     limiter: RateLimiter = field(default_factory=RateLimiter)
+    #: the download pool (sideman.ingest.pool.KeyedPool); None: download in the request
+    downloads: KeyedPool | None = None
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,10 @@ is unique, so a task that runs twice (after a restart) sends each callback once.
 delivery that fails never touches the task: its result stays available by polling.
 Rows are claimed with a short lock, so several processes may share one outbox.
 
+Delivery runs on a pool of `workers` threads (sideman.ingest.pool.KeyedPool keyed by
+the receiver's host), at most `per_host` at once to one host: a receiver that hangs for
+its whole timeout delays its own callbacks, never another host's.
+
 Delivery is at least once: a sender killed after the receiver got a callback but
 before the row was marked delivered sends it again after a restart, with the same
 `webhook-id`, which is what receivers deduplicate on.
@@ -42,6 +46,7 @@ from sqlalchemy.orm import aliased
 
 from sideman.errors import FetchError
 from sideman.ingest.fetch import Resolver, check_url, guarded_transport
+from sideman.ingest.pool import KeyedPool
 from sideman.tasks.db import Database, WebhookRow, WebhookStatus, utcnow
 from sideman.tasks.webhooks import sign_headers
 
@@ -83,8 +88,11 @@ class CallbackSender:
         resolver: Resolver | None = None,
         poll_interval_seconds: float = 1.0,
         clock: Callable[[], datetime] = utcnow,
+        workers: int = 8,
+        per_host: int = 2,
     ) -> None:
         """secret_for: owner key hash -> its whsec_ secret (None: send unsigned).
+        workers, per_host: callbacks in flight at once, in all and to one host.
         transport, resolver, clock: for tests."""
         self._db = db
         self._secret_for = secret_for or (lambda _hash: None)
@@ -98,6 +106,10 @@ class CallbackSender:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._per_host = per_host
+        self._pool = KeyedPool(workers=workers, per_key=per_host, name="sideman-callback")
+        self._in_flight: set[int] = set()
+        self._in_flight_lock = threading.Lock()
 
     @property
     def max_tries(self) -> int:
@@ -154,26 +166,50 @@ class CallbackSender:
                 WebhookRow.status == WebhookStatus.PENDING)) or 0
 
     def run_once(self) -> int:
-        """Try every callback that is due once; returns how many were tried."""
-        tried = 0
-        for seq in self._claim_due():
-            self._try(seq)
-            tried += 1
-        return tried
+        """Try every callback that is due once (on the pool, waiting for them); returns
+        how many were tried."""
+        futures = self._dispatch()
+        for future in futures:
+            future.result()
+        return len(futures)
 
     # --- the loop ---------------------------------------------------------------------
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
             try:
-                tried = self.run_once()
-                wait = 0.0 if tried else self._seconds_to_next_due()
+                started = len(self._dispatch())
+                wait = 0.0 if started else self._seconds_to_next_due()
+                with self._in_flight_lock:
+                    busy = bool(self._in_flight)
+                if not started and busy:
+                    # what is due waits for a host's slot: a finishing try wakes us
+                    wait = max(wait, self._poll_interval_seconds)
             except Exception:  # a bad row or a database hiccup must not stop the thread
                 log.exception("callback delivery crashed")
                 wait = self._poll_interval_seconds
             if wait > 0:
                 self._wake.wait(wait)
                 self._wake.clear()
+
+    def _dispatch(self) -> list:
+        """Claim what is due and whose host has a free slot; start each on the pool."""
+        futures = []
+        for seq, host in self._claim_due():
+            with self._in_flight_lock:
+                self._in_flight.add(seq)
+            futures.append(self._pool.submit(host, lambda seq=seq: self._try_and_wake(seq)))
+        return futures
+
+    def _try_and_wake(self, seq: int) -> None:
+        try:
+            self._try(seq)
+        except Exception:
+            log.exception("callback %d: delivery crashed", seq)
+        finally:
+            with self._in_flight_lock:
+                self._in_flight.discard(seq)
+            self._wake.set()
 
     def _seconds_to_next_due(self) -> float:
         with self._db.sessions() as session:
@@ -193,15 +229,22 @@ class CallbackSender:
         ).exists()
         free = (WebhookRow.locked_until.is_(None)) | (WebhookRow.locked_until < now)
         with self._db.sessions() as session:
-            candidates = session.scalars(
-                select(WebhookRow.seq)
+            rows = session.execute(
+                select(WebhookRow.seq, WebhookRow.url)
                 .where(WebhookRow.status == WebhookStatus.PENDING,
                        WebhookRow.next_attempt_at <= now, free, ~blocked)
                 .order_by(WebhookRow.seq).limit(_BATCH)
             ).all()
-        claimed = []
+        claimed: list[tuple[int, str]] = []
         lock_until = now + timedelta(seconds=self._timeout_seconds + LOCK_MARGIN_SECONDS)
-        for seq in candidates:
+        taking: dict[str, int] = {}
+        for seq, url in rows:
+            with self._in_flight_lock:
+                if seq in self._in_flight:
+                    continue
+            host = _host_of(url)
+            if self._pool.load(host) + taking.get(host, 0) >= self._per_host:
+                continue  # this host has its share in flight; the row waits, unlocked
             with self._db.sessions.begin() as session:
                 taken = session.execute(
                     update(WebhookRow)
@@ -210,7 +253,8 @@ class CallbackSender:
                     .values(locked_until=lock_until)
                 ).rowcount == 1
             if taken:
-                claimed.append(seq)
+                claimed.append((seq, host))
+                taking[host] = taking.get(host, 0) + 1
         return claimed
 
     def _try(self, seq: int) -> None:
@@ -273,3 +317,11 @@ class CallbackSender:
             session.execute(update(WebhookRow).where(WebhookRow.seq == row.seq).values(
                 status=status, attempts=row.attempts + 1, last_error=error, locked_until=None,
                 finished_at=now))
+
+
+def _host_of(url: str) -> str:
+    """The pool key of a receiver: its host (and port), lower case."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return (parts.netloc or url).lower()

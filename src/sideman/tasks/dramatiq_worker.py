@@ -50,6 +50,8 @@ class WorkerServices(Middleware):
             retry_delays_seconds=settings.callback_retry_delays_seconds,
             backoff_seconds=settings.callback_backoff_seconds,
             allow_private=settings.allow_private_urls,
+            workers=settings.callback_workers,
+            per_host=settings.callback_per_host_concurrency,
         )
         uploads, results = build_blob_stores(settings)
         generate = load_generate(settings.pipeline)

@@ -48,6 +48,10 @@ class TaskStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    @property
+    def db(self) -> Database:
+        return self._db
+
     def create(self, *, owner_key_hash: str, request: dict, family: str = "vidgo") -> Task:
         now = utcnow()
         row = TaskRow(
@@ -127,12 +131,22 @@ class TaskStore:
             finished_at=now, lease_expires_at=None, claim_token=None,
         )
 
-    def release(self, task_id: str, token: str) -> bool:
-        """Hand a running task back to the queue (a Transient failure worth another try)."""
-        return self._update_running(
-            task_id, token, status=TaskStatus.NOT_STARTED, updated_at=utcnow(),
-            lease_expires_at=None, claim_token=None,
-        )
+    def release(self, task_id: str, token: str, *, refund_attempt: bool = False) -> bool:
+        """Hand a running task back to the queue (a Transient failure worth another try;
+        refund_attempt: the claim did no pipeline work, e.g. it only downloaded the input)."""
+        values: dict = {"status": TaskStatus.NOT_STARTED, "updated_at": utcnow(),
+                        "lease_expires_at": None, "claim_token": None}
+        if refund_attempt:
+            values["attempts"] = TaskRow.attempts - 1
+        return self._update_running(task_id, token, **values)
+
+    def set_source(self, task_id: str, token: str, *, source: dict) -> bool:
+        """Point a running task at another input (its downloaded upload_url)."""
+        task = self.get(task_id)
+        if task is None:
+            return False
+        request = dict(task.request, source=source)
+        return self._update_running(task_id, token, request=request, updated_at=utcnow())
 
     def recoverable(self, *, max_attempts: int) -> list[str]:
         """Ids of tasks a worker should pick up: not started, or running with an expired
