@@ -1,6 +1,10 @@
 """The arrangement as a Standard MIDI File: one named track per part with its GM program,
 the tempo map of the beat grid (a tempo event wherever the singer's pulse moves), and
-key and time-signature events. MIDI time 0 is the band's first downbeat."""
+key and time-signature events. MIDI time 0 is the band's first downbeat.
+
+The file carries the performance (`sideman.perform`): notes at their played times and
+velocities, the sustain pedal (controller 64) and expression swells (controller 11) as
+control changes."""
 
 from __future__ import annotations
 
@@ -66,6 +70,9 @@ def midi_file(score: Score, *, origin_seconds: float, title: str = "") -> mido.M
             off = max(off, on + 1)
             messages.append((on, mido.Message("note_on", channel=channel, note=note.pitch_midi, velocity=note.velocity)))
             messages.append((off, mido.Message("note_off", channel=channel, note=note.pitch_midi, velocity=0)))
+        for control in track.controls:
+            messages.append((ticks(control.time_seconds), mido.Message(
+                "control_change", channel=channel, control=control.controller, value=control.value)))
         out = mido.MidiTrack()
         _append(out, messages)
         midi.tracks.append(out)

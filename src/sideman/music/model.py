@@ -233,10 +233,33 @@ class BeatGrid:
         return BeatGrid(tuple(head + beats + tail), self.beats_per_bar, self.beat_unit, new_first)
 
 
+@dataclass(frozen=True, slots=True)
+class ControlChange:
+    """A MIDI controller move at a time: controller 64 is the sustain pedal (>= 64
+    down), 11 expression (a swell), 7 volume. value in 0..127."""
+
+    time_seconds: float
+    controller: int
+    value: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.controller <= 127:
+            raise ValueError(f"controller {self.controller} is out of range [0, 127]")
+        if not 0 <= self.value <= 127:
+            raise ValueError(f"value {self.value} is out of range [0, 127]")
+
+
+#: the sustain pedal's controller number
+SUSTAIN_PEDAL = 64
+#: the expression controller (swells)
+EXPRESSION = 11
+
+
 @dataclass(frozen=True)
 class Track:
     """One instrument part. program is a General MIDI program (0-127); drums use
-    channel 10 and program selects the kit."""
+    channel 10 and program selects the kit. controls: controller moves in time order
+    (pedal, expression), written by the performance step; none by default."""
 
     role: str
     name: str
@@ -245,6 +268,7 @@ class Track:
     notes: tuple[Note, ...] = ()
     gain_db: float = 0.0
     pan: float = 0.0  # -1 left .. +1 right
+    controls: tuple[ControlChange, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -257,6 +281,7 @@ class Score:
     chords: tuple[ChordSpan, ...] = ()
     sections: tuple[Section, ...] = field(default=())
     reverb_room_size: float = 0.45  # the band's shared reverb, 0..1 (larger: longer tail)
+    tuning_cents: float = 0.0  # the band's reference pitch, cents from A440: the singer's
 
     @property
     def end_seconds(self) -> float:

@@ -16,16 +16,18 @@ call), note-offs before note-ons at the same sample.
 from __future__ import annotations
 
 import logging
+import math
 import threading
+from bisect import bisect_right
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import tinysoundfont
 
 from sideman.errors import InvalidField
-from sideman.music.model import Note, Score, Track
+from sideman.music.model import SUSTAIN_PEDAL, ControlChange, Note, Score, Track
 from sideman.render.soundfonts import SoundFont
 from sideman.render.spool import SpooledAudio, should_spool
 
@@ -141,37 +143,50 @@ def render_track(
     n_samples: int,
 ) -> np.ndarray:
     """One track -> np.ndarray [shape=(n_samples, 2), dtype=float32]; sample 0 is
-    score time `origin_seconds`. See `render_stems`."""
+    score time `origin_seconds`. See `render_stems`.
+
+    A drum track plays on the font's sampled acoustic kit (`SoundFont.drum_kit_for`)
+    where there is one for its program. The track's controls are sent as they come
+    (expression swells); the sustain pedal, which tinysoundfont does not implement, is
+    played by holding each note released under a pressed pedal until the pedal lifts."""
+    notes = _pedalled(track.notes, track.controls) if track.controls else track.notes
     events = _events(
-        track.notes,
+        notes,
         sample_rate_hz=sample_rate_hz,
         origin_seconds=origin_seconds,
         n_samples=n_samples,
     )
     if not events:
         return np.zeros((n_samples, 2), dtype=np.float32)
-    loaded = _synth(soundfont, sample_rate_hz)
+    events += _control_events(track.controls, events[0][0], sample_rate_hz=sample_rate_hz,
+                              origin_seconds=origin_seconds, n_samples=n_samples)
+    events.sort()
+    kit = soundfont.drum_kit_for(track.program) if track.is_drum else None
+    loaded = _synth(kit or soundfont, sample_rate_hz)
     with loaded.lock:  # re-entrant: render_stems holds it already
-        return _render_locked(loaded, track, events, n_samples)
+        return _render_locked(loaded, track, events, n_samples, kit_bank=0 if kit else None)
 
 
 def _render_locked(
-    loaded: _Loaded, track: Track, events: list[tuple[int, int, int, int]], n_samples: int
+    loaded: _Loaded, track: Track, events: list[tuple[int, int, int, int]], n_samples: int,
+    *, kit_bank: int | None = None,
 ) -> np.ndarray:
     synth = loaded.synth
-    channel = _select_program(loaded, track)
+    channel = _select_program(loaded, track, kit_bank=kit_bank)
     start = min(0, events[0][0])  # pre-roll for notes that began before sample 0
     out = np.zeros((n_samples - start, 2), dtype=np.float32)
     cursor = start
     try:
-        for sample, is_on, pitch, velocity in events:
+        for sample, kind, a, b in events:
             if sample > cursor:
                 synth.generate_simple(sample - cursor, buffer=out[cursor - start : sample - start])
                 cursor = sample
-            if is_on:
-                synth.noteon(channel, pitch, velocity)
+            if kind == _ON:
+                synth.noteon(channel, a, b)
+            elif kind == _OFF:
+                synth.noteoff(channel, a)
             else:
-                synth.noteoff(channel, pitch)
+                synth.control_change(channel, a, b)
         if n_samples > cursor:
             synth.generate_simple(n_samples - cursor, buffer=out[cursor - start :])
     finally:
@@ -179,10 +194,66 @@ def _render_locked(
     return out[-start:] if start else out
 
 
+#: event kinds, in the order they apply at one sample: note-offs, controls, note-ons
+_OFF, _CONTROL, _ON = 0, 1, 2
+#: controllers tinysoundfont plays (the pedal is played by `_pedalled` instead)
+_PLAYED_CONTROLLERS = frozenset({7, 10, 11})
+
+
+def _pedalled(notes: tuple[Note, ...], controls: tuple[ControlChange, ...]) -> tuple[Note, ...]:
+    """Notes as the sustain pedal (controller 64) holds them: a note released while
+    the pedal is down sounds on until the pedal lifts."""
+    downs: list[tuple[float, float]] = []  # (pressed, lifted) spans
+    pressed_at: float | None = None
+    for c in controls:
+        if c.controller != SUSTAIN_PEDAL:
+            continue
+        if c.value >= 64 and pressed_at is None:
+            pressed_at = c.time_seconds
+        elif c.value < 64 and pressed_at is not None:
+            downs.append((pressed_at, c.time_seconds))
+            pressed_at = None
+    if pressed_at is not None:
+        downs.append((pressed_at, math.inf))
+    if not downs:
+        return notes
+    starts = [d[0] for d in downs]
+    out = []
+    for note in notes:
+        i = bisect_right(starts, note.end_seconds) - 1
+        if i >= 0 and downs[i][0] <= note.end_seconds < downs[i][1] and math.isfinite(downs[i][1]):
+            note = replace(note, end_seconds=downs[i][1])
+        out.append(note)
+    return tuple(out)
+
+
+def _control_events(
+    controls: tuple[ControlChange, ...], first_sample: int, *, sample_rate_hz: int, origin_seconds: float,
+    n_samples: int,
+) -> list[tuple[int, int, int, int]]:
+    """The played controllers as events from the render's first sample on; each
+    controller's last value before it is sent at that first sample, so that a slice
+    starts where the whole render would be."""
+    events: list[tuple[int, int, int, int]] = []
+    before: dict[int, int] = {}
+    for c in controls:
+        if c.controller not in _PLAYED_CONTROLLERS:
+            continue
+        sample = round((c.time_seconds - origin_seconds) * sample_rate_hz)
+        if sample >= n_samples:
+            break
+        if sample <= first_sample:
+            before[c.controller] = c.value
+        else:
+            events.append((sample, _CONTROL, c.controller, c.value))
+    events += [(first_sample, _CONTROL, controller, value) for controller, value in before.items()]
+    return events
+
+
 def _events(
     notes: tuple[Note, ...], *, sample_rate_hz: int, origin_seconds: float, n_samples: int
 ) -> list[tuple[int, int, int, int]]:
-    """Notes -> sorted (sample, is_on, pitch_midi, velocity) within the window.
+    """Notes -> sorted (sample, kind, pitch_midi, velocity) within the window.
 
     Overlapping notes of one pitch are made monophonic per pitch: the earlier note is
     re-struck at the later onset and the sound holds to the later of the two ends, so
@@ -204,12 +275,12 @@ def _events(
             if sounding_until is not None:
                 if on < sounding_until:  # overlap: re-strike, hold to the later end
                     off = max(off, sounding_until)
-                events.append((min(on, sounding_until), 0, pitch, 0))
-            events.append((on, 1, pitch, velocity))
+                events.append((min(on, sounding_until), _OFF, pitch, 0))
+            events.append((on, _ON, pitch, velocity))
             sounding_until = off
         if sounding_until is not None and sounding_until < n_samples:
-            events.append((sounding_until, 0, pitch, 0))
-    events.sort()  # by sample, note-offs (0) before note-ons (1)
+            events.append((sounding_until, _OFF, pitch, 0))
+    events.sort()  # by sample, note-offs before note-ons
     return events
 
 
@@ -237,20 +308,23 @@ def _synth(soundfont: SoundFont, sample_rate_hz: int) -> _Loaded:
 
 
 def preload(soundfont: SoundFont, sample_rate_hz: int) -> None:
-    """Load the font into this process's synthesizer now (processes forked later share
-    it, page for page, instead of loading their own)."""
+    """Load the font, and its drum kits, into this process's synthesizers now
+    (processes forked later share them, page for page, instead of loading their own)."""
     _synth(soundfont, sample_rate_hz)
+    for kit in soundfont.drum_kits:
+        _synth(kit, sample_rate_hz)
 
 
-def _select_program(loaded: _Loaded, track: Track) -> int:
+def _select_program(loaded: _Loaded, track: Track, *, kit_bank: int | None = None) -> int:
     """Select the track's GM program (or drum kit) on its channel; returns the channel.
-    A program the font lacks falls back to program 0 (kit 0 for drums), logged."""
+    A program the font lacks falls back to program 0 (kit 0 for drums), logged.
+    kit_bank: a drum-kit font's own bank (its one kit is preset 0 there)."""
     synth, sfid = loaded.synth, loaded.sfid
     if track.is_drum:
-        channel, bank = _DRUM_CHANNEL, _DRUM_BANK
+        channel, bank = _DRUM_CHANNEL, _DRUM_BANK if kit_bank is None else kit_bank
     else:
         channel, bank = _MELODIC_CHANNEL, 0
-    program = min(max(int(track.program), 0), 127)
+    program = min(max(int(track.program), 0), 127) if kit_bank is None else 0
     synth.control_change(channel, 121, 0)  # reset controllers: volume, pan, pitch wheel
     try:
         synth.program_select(channel, sfid, bank, program, is_drums=track.is_drum)

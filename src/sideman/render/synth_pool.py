@@ -48,9 +48,9 @@ from pathlib import Path
 import numpy as np
 
 from sideman.music.model import Score, Track
-from sideman.render.soundfonts import SoundFont
+from sideman.render.soundfonts import SoundFont, installed_drum_kits
 from sideman.render.spool import SpooledAudio, _File, should_spool
-from sideman.render.synth import _synth, render_stems, render_track
+from sideman.render.synth import preload, render_stems, render_track
 
 __all__ = ["BACKGROUND_NICENESS", "SLICE_MAX_SECONDS", "URGENT_NICENESS", "prestart", "render_stems_in_processes",
            "shutdown", "start_stems"]
@@ -148,7 +148,7 @@ def start_stems(
             stop = min(n, start + slice_frames)
             begin = origin_seconds + start / sample_rate_hz
             cost = _note_seconds(tracks, begin, begin + (stop - start) / sample_rate_hz)
-            costed.append((cost, (str(soundfont.path), sample_rate_hz, tuple(tracks), begin, start, stop, file.path)))
+            costed.append((cost, (soundfont, sample_rate_hz, tuple(tracks), begin, start, stop, file.path)))
     # the costliest slices first: the first free worker takes the next one, so the workers
     # finish together (longest-processing-time-first scheduling)
     jobs = [job for _, job in sorted(costed, key=lambda item: -item[0])]
@@ -198,10 +198,9 @@ def _note_seconds(tracks: list[Track], begin: float, end: float) -> float:
     return total
 
 
-def _render_slice(font_path: str, sample_rate_hz: int, tracks: tuple[Track, ...], origin_seconds: float,
+def _render_slice(font: SoundFont, sample_rate_hz: int, tracks: tuple[Track, ...], origin_seconds: float,
                   start: int, stop: int, out_path: str) -> None:
     """In a worker: render frames [start, stop) of the summed tracks into out_path."""
-    font = SoundFont(Path(font_path), Path(font_path).stem, "unknown")
     audio = None
     for track in tracks:
         part = render_track(track, soundfont=font, sample_rate_hz=sample_rate_hz, origin_seconds=origin_seconds,
@@ -357,7 +356,7 @@ def shutdown() -> None:
 def _serve(font_path: str, sample_rate_hz: int, workers: list[tuple[int, int]]) -> None:
     """The server process: load the font once, fork one worker per (socket, niceness),
     wait for them."""
-    _synth(SoundFont(Path(font_path), Path(font_path).stem, "unknown"), sample_rate_hz)
+    preload(SoundFont(Path(font_path), Path(font_path).stem, "unknown", installed_drum_kits()), sample_rate_hz)
     # the garbage collector would write to every object's header, and so copy into each
     # worker every page of the interpreter's heap that fork() had shared
     gc.freeze()
