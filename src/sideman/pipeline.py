@@ -129,6 +129,7 @@ def generate(
     from sideman.deliver import variation_entry, write_manifest
     from sideman.ingest import load
     from sideman.music import Key
+    from sideman.perform import perform_arrangement
     from sideman.render import find_soundfont
     from sideman.render.synth_pool import prestart
     from sideman.style import style_from_tags
@@ -177,12 +178,15 @@ def generate(
         base_seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
         knobs = Knobs(style_weight=request.style_weight, weirdness_constraint=request.weirdness_constraint,
                       audio_weight=request.audio_weight, model=request.model, vocal_gender=request.vocal_gender)
-        arrangements = [arrange(analysis, style, knobs=knobs, seed=base_seed, variation=0)]
+        # each take as the band plays it (sideman.perform): timing, dynamics, pedal, strums
+        arrangements = [perform_arrangement(arrange(analysis, style, knobs=knobs, seed=base_seed, variation=0),
+                                            model=request.model)]
         # variation 1's synthesis starts now, while the others are arranged and the text
         # callback goes out (its stems are what the `first` callback waits for longest)
         first_stems = _start_first_stems(arrangements[0], audio.duration_seconds, soundfont=soundfont,
                                          settings=settings)
-        arrangements += [arrange(analysis, style, knobs=knobs, seed=base_seed + i, variation=i)
+        arrangements += [perform_arrangement(arrange(analysis, style, knobs=knobs, seed=base_seed + i, variation=i),
+                                             model=request.model)
                          for i in range(1, request.variations)]
     manifest["seed"] = base_seed
     manifest["style"] = {"genre": style.genre, "moods": list(style.moods), "matched_tags": list(style.matched_tags),
@@ -196,7 +200,7 @@ def generate(
     manifest["timings_seconds"] = _rounded(timings, started)
     report("text", 20, manifest)
 
-    manifest["soundfont"] = {"name": soundfont.name, "path": str(soundfont.path), "license": soundfont.license}
+    manifest["soundfont"] = soundfont.credits()
     title = request.title or Path(request.audio_path).stem
     render_started = time.perf_counter()
     longest = max(d for _, d in spans)
