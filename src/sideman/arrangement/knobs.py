@@ -2,9 +2,14 @@
 
 audio_weight (0..1): how tightly the harmony follows the voice. 1 plays every chord the
     melody implies (the analysed chart); 0 plays the style's stock progression in the
-    key, bar by bar; in between, each bar takes whichever of the two scores higher on
-    audio_weight x (share of the bar's melody on chord tones) + (1 - audio_weight) x
-    (1 for the stock chord).
+    key, bar by bar; in between, a sung piece of a bar takes the stock chord only when
+    its fit to the melody (share of the sung time on chord tones) plus a bonus
+    STOCK_PRIOR x (1 - w) / w - STOCK_HANDICAP beats the heard chord's: at the default
+    0.7 the stock chord must fit 0.05 better (the melody decides wherever it says
+    something), at 0.5 it wins unless it fits 0.1 worse, at 0.3 unless 0.45 worse, and
+    near 0 everywhere. Where
+    nothing is sung, the heard chord holds if its span is sung elsewhere (the analysis
+    carried it over the rest), and the stock chord plays otherwise.
 weirdness_constraint (0..1): 0 keeps textbook triads; higher values try, bar by bar
     with that probability, a substitution (an added seventh or sixth, sus, modal
     interchange, a tritone substitute of a dominant) and keep it only when the melody
@@ -19,6 +24,11 @@ import numpy as np
 
 from sideman.arrangement.patterns import patterns
 from sideman.music import Chord, ChordSpan, Key, Note
+
+#: the stock chord's bonus per (1 - w) / w of audio_weight w, less a handicap, in
+#: shares of the melody on chord tones (see the module docstring)
+STOCK_PRIOR = 0.26
+STOCK_HANDICAP = 0.16
 
 _ROMAN = {"I": 0, "II": 2, "III": 4, "IV": 5, "V": 7, "VI": 9, "VII": 11}
 _MINOR_DEGREES = {"III": 3, "VI": 8, "VII": 10}  # in a minor key these sit a semitone lower
@@ -83,15 +93,24 @@ def blend_chords(heard: tuple[ChordSpan, ...], stock: tuple[ChordSpan, ...], not
             chosen = chord_h if chord_h is not None else chord_s
         elif chord_h is None or audio_weight <= 0.0:
             chosen = chord_s
+        elif not _sung(notes, a, b):
+            # the melody says nothing here: the heard chord holds where its span is sung
+            # elsewhere (the analysis carried it through the rest); the stock chord otherwise
+            span_h = next(c for c in heard if c.start_seconds <= mid < c.end_seconds)
+            chosen = chord_h if _sung(notes, span_h.start_seconds, span_h.end_seconds) else chord_s
         else:
-            score_h = audio_weight * chord_fit(chord_h, notes, a, b)
-            score_s = audio_weight * chord_fit(chord_s, notes, a, b) + (1.0 - audio_weight)
-            chosen = chord_h if score_h >= score_s else chord_s
+            bonus = STOCK_PRIOR * (1.0 - audio_weight) / audio_weight - STOCK_HANDICAP
+            fit_h, fit_s = chord_fit(chord_h, notes, a, b), chord_fit(chord_s, notes, a, b)
+            chosen = chord_s if fit_s + bonus > fit_h + 1e-9 else chord_h
         if out and out[-1].chord == chosen:
             out[-1] = ChordSpan(out[-1].start_seconds, b, chosen)
         else:
             out.append(ChordSpan(a, b, chosen))
     return tuple(out)
+
+
+def _sung(notes: tuple[Note, ...], start: float, end: float) -> bool:
+    return any(n.start_seconds < end and n.end_seconds > start for n in notes)
 
 
 def substitutions(chord: Chord, key: Key) -> list[Chord]:
@@ -147,21 +166,60 @@ def clash_seconds(chord: Chord | None, notes: tuple[Note, ...], start: float, en
 
 def repair_clashes(spans: tuple[ChordSpan, ...], notes: tuple[Note, ...], key: Key, *,
                    long_seconds: float) -> tuple[ChordSpan, ...]:
-    """A chord under which a held note rubs a semitone above a chord tone gives way to
-    its sus4 (the held note is often the fourth) or to the diatonic chord that holds the
-    melody best without the rub."""
+    """A chord under which a held note rubs a semitone above a chord tone gives way,
+    while that note is held, to the chord that holds the melody best without the rub:
+    its other mode (a sung major third over a minor chord), its sus4 (the held note is
+    often the fourth: a 4-3 suspension that resolves when the note ends) or a diatonic
+    chord. Where the rubbing notes fill most of the span, the whole span changes."""
     scale_chords = _diatonic(key)
-    out = []
+    out: list[ChordSpan] = []
     for span in spans:
         chord = span.chord
         a, b = span.start_seconds, span.end_seconds
-        if chord is not None and clash_seconds(chord, notes, a, b, long_seconds=long_seconds) > 0:
-            candidates = [Chord(chord.root_pitch_class, "sus4"), *scale_chords]
-            clean = [c for c in candidates if clash_seconds(c, notes, a, b, long_seconds=long_seconds) == 0]
-            if clean:
-                chord = max(clean, key=lambda c: (chord_fit(c, notes, a, b), c.root_pitch_class == chord.root_pitch_class))
-        out.append(ChordSpan(a, b, chord))
+        if chord is None or clash_seconds(chord, notes, a, b, long_seconds=long_seconds) <= 0:
+            out.append(span)
+            continue
+        rubs = [(max(a, n.start_seconds), min(b, n.end_seconds)) for n in notes
+                if n.duration_seconds >= long_seconds and n.start_seconds < b and n.end_seconds > a
+                and any((n.pitch_midi - pc) % 12 == 1 for pc in chord.pitch_classes)]
+        pieces = _merge_intervals(rubs)
+        if sum(e - s for s, e in pieces) >= _WHOLE_SPAN_SHARE * (b - a):
+            pieces = [(a, b)]
+        t = a
+        for s_, e_ in pieces:
+            if s_ > t + 1e-6:
+                out.append(ChordSpan(t, s_, chord))
+            out.append(ChordSpan(s_, e_, _repaired(chord, notes, s_, e_, scale_chords, long_seconds)))
+            t = e_
+        if b > t + 1e-6:
+            out.append(ChordSpan(t, b, chord))
     return tuple(out)
+
+
+#: rubbing notes covering this share of a chord's span change the whole span
+_WHOLE_SPAN_SHARE = 0.6
+
+
+def _repaired(chord: Chord, notes: tuple[Note, ...], a: float, b: float, scale_chords: list[Chord],
+              long_seconds: float) -> Chord:
+    other_mode = {"maj": "min", "min": "maj"}.get(chord.quality)
+    candidates = [*([Chord(chord.root_pitch_class, other_mode)] if other_mode else []),
+                  Chord(chord.root_pitch_class, "sus4"), *scale_chords]
+    clean = [c for c in candidates if clash_seconds(c, notes, a, b, long_seconds=long_seconds) == 0]
+    if not clean:
+        return chord
+    return max(clean, key=lambda c: (round(chord_fit(c, notes, a, b), 6), c.root_pitch_class == chord.root_pitch_class,
+                                     c.quality in ("maj", "min")))
+
+
+def _merge_intervals(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    for s, e in sorted(intervals):
+        if out and s <= out[-1][1] + 1e-6:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        elif e - s > 1e-3:
+            out.append((s, e))
+    return out
 
 
 def _diatonic(key: Key) -> list[Chord]:
