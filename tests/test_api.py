@@ -294,14 +294,14 @@ def test_crash_fails_with_generic_error(tmp_path: Path) -> None:
         assert "internal error" in data["error_message"]
 
 
-def test_private_upload_url_fails_task(client: TestClient) -> None:
+def test_private_upload_url_is_refused_at_submit(client: TestClient) -> None:
+    # a literal private address is known at submit: 422 then, not a failed task later
     key = key_of(client)
     response = client.post("/api/generate/submit", headers=auth(key),
                            json=submit_body(upload_url="http://127.0.0.1:9/vocals.wav"))
-    assert response.status_code == 200
-    data = wait_done(client, key, response.json()["data"]["task_id"])
-    assert data["status"] == "failed"
-    assert "private or local address" in data["error_message"]
+    assert response.status_code == 422
+    assert "private or local address" in response.json()["error"]["message"]
+    assert response.json()["error"]["param"] == "input.upload_url"
 
 
 def test_upload_url_resolves_to_the_stored_file(tmp_path: Path) -> None:

@@ -12,7 +12,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sideman.errors import InvalidField, SidemanError
+from sideman.errors import InsufficientStorage, InvalidField, SidemanError
+from sideman.storage.space import is_disk_full
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +28,10 @@ _TYPES = {
     413: "invalid_request_error",
     415: "invalid_request_error",
     422: "invalid_request_error",
+    416: "invalid_request_error",
     429: "rate_limit_error",
     503: "server_error",
+    507: "insufficient_storage_error",
 }
 
 
@@ -52,6 +55,7 @@ _DESCRIPTIONS = {
     413: "Request body or file too large", 415: "Not audio", 422: "An invalid field",
     429: "Rate limited (see Retry-After)", 500: "Internal error (no details)",
     503: "Not ready",
+    507: "No room: the server's disk is short of space, or the key's storage quota is used up",
 }
 
 
@@ -124,6 +128,8 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _sideman_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SidemanError)
+    if isinstance(exc, InsufficientStorage):
+        return error_response(507, str(exc))
     if exc.http_status >= 500:
         log.exception("server error", exc_info=exc)
         return error_response(exc.http_status, "internal server error")
@@ -132,6 +138,9 @@ async def _sideman_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    if is_disk_full(exc):  # ENOSPC from a write, "database or disk is full" from SQLite
+        log.error("the disk is full: %s", exc)
+        return error_response(507, "the server is out of disk space; try again later")
     log.error("unhandled error", exc_info=exc)
     return error_response(500, "internal server error")
 

@@ -1,4 +1,9 @@
-"""Submit, status and detail (vidgo "add-instrumental" family)."""
+"""Submit, status and detail (vidgo "add-instrumental" family).
+
+What can be known at submit is refused then, never left to fail later: no room for new
+work (507, see sideman.api.admission), a callback_url or upload_url that is not http(s),
+has a bad port or names a private address literally (422; names are resolved and checked
+again when the connection is made), and another key's uploaded file (403)."""
 
 from __future__ import annotations
 
@@ -9,17 +14,21 @@ from urllib.parse import unquote, urlsplit
 from fastapi import APIRouter, Query, Request
 
 from sideman.api import responses as R
+from sideman.api.admission import admit
 from sideman.api.deps import BaseUrlDep, Caller, CallerDep, Services, ServicesDep, SubmitterDep
 from sideman.api.errors import ApiError, error_responses
 from sideman.api.responses import documented
 from sideman.api.schemas import SubmitBody
+from sideman.errors import FetchError
+from sideman.ingest.fetch import check_url_literal
 from sideman.tasks import Task
+from sideman.tasks.db import UploadRow
 from sideman.tasks.views import detail_data, status_data, time_text
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/generate", tags=["generate"],
-                   responses=error_responses(400, 401, 403, 404, 413, 422, 429, 500))
+                   responses=error_responses(400, 401, 403, 404, 413, 422, 429, 500, 507))
 
 UPLOADS_PREFIX = "/files/uploads/"
 
@@ -53,9 +62,15 @@ def detail(task_id: Annotated[str, Query(min_length=1, max_length=64)], caller: 
 def create_task(fields: dict, *, callback_url: str | None, family: str, caller: Caller,
                 services: Services, base_url: str, request: Request,
                 param: dict | None = None) -> Task:
-    """Record a task (fields: a SubmitInput dump) and hand it to the queue."""
+    """Record a task (fields: a SubmitInput dump) and hand it to the queue.
+
+    Raises ApiError: 507 no room, 422 a bad URL, 403 another key's upload."""
+    callback_param = "callBackUrl" if family == "suno" else "callback_url"
+    if callback_url:
+        _check_literal(callback_url, what=callback_param, services=services)
     source = _input_source(fields["upload_url"], services=services, base_url=base_url,
-                           request=request)
+                           request=request, caller=caller)
+    admit(services, caller)
     stored: dict = {"input": fields, "callback_url": callback_url, "source": source,
                     "base_url": base_url}
     if param is not None:
@@ -80,8 +95,15 @@ def _owned_task(task_id: str, *, caller: Caller, services: Services) -> Task:
     return task
 
 
+def _check_literal(url: str, *, what: str, services: Services) -> None:
+    try:
+        check_url_literal(url, allow_private=services.settings.allow_private_urls, what=what)
+    except FetchError as exc:
+        raise ApiError(422, str(exc), param=what) from exc
+
+
 def _input_source(upload_url: str, *, services: Services, base_url: str,
-                  request: Request) -> dict:
+                  request: Request, caller: Caller) -> dict:
     """Where the worker gets the audio: a file we stored (when upload_url is one of our
     own /files/uploads/ URLs, or that path alone) or a URL to download."""
     parts = urlsplit(upload_url)
@@ -93,11 +115,18 @@ def _input_source(upload_url: str, *, services: Services, base_url: str,
     )
     if is_local and parts.path.startswith(UPLOADS_PREFIX):
         key = unquote(parts.path[len(UPLOADS_PREFIX):])
-        if not services.uploads.exists(key):
+        with services.db.sessions() as session:
+            row = session.get(UploadRow, key)
+            owner = row.owner_key_hash if row is not None else None
+        if owner is None or not services.uploads.exists(key):
             raise ApiError(422, "input.upload_url: no such uploaded file (uploads expire "
                                 "after a while; upload it again)", param="input.upload_url")
+        if owner != caller.key_hash:
+            raise ApiError(403, "input.upload_url: this uploaded file belongs to another key; "
+                                "upload it with yours", param="input.upload_url")
         return {"kind": "upload", "key": key}
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ApiError(422, "input.upload_url: must be an http(s) URL or a file_url from "
                             "/api/common/upload/*", param="input.upload_url")
+    _check_literal(upload_url, what="input.upload_url", services=services)
     return {"kind": "url", "url": upload_url}

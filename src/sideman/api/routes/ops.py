@@ -1,5 +1,6 @@
-"""For operators: `/healthz` (the process answers), `/readyz` (the database answers and
-the data folder is writable, and in the scale-out mode Redis answers; 503 otherwise) and
+"""For operators: `/healthz` (the process answers), `/readyz` (the database answers, the
+data folder is writable and its disk has at least settings.min_free_disk_bytes free, and
+in the scale-out mode Redis answers; 503 otherwise, with what is wrong) and
 `/metrics` (Prometheus text; the broker's queue sizes too in the scale-out mode)."""
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from sqlalchemy import text
 
 from sideman.api.deps import ServicesDep
 from sideman.api.errors import ApiError, error_responses
+from sideman.errors import InsufficientStorage
+from sideman.storage.space import check_free_space
 from sideman.tasks.metrics import CONTENT_TYPE, render_metrics
 from sideman.tasks.scaleout import broker_metrics, broker_status
 
@@ -28,7 +31,8 @@ def healthz() -> dict:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: the database answers, the data folder is writable")
+@router.get("/readyz", summary="Readiness: the database answers, the data folder is writable "
+            "and has room")
 def readyz(services: ServicesDep) -> dict:
     try:
         with services.db.engine.connect() as connection:
@@ -38,6 +42,11 @@ def readyz(services: ServicesDep) -> dict:
         raise ApiError(503, "the database is not reachable") from exc
     if not os.access(services.settings.data_dir, os.W_OK):
         raise ApiError(503, "the data folder is not writable")
+    try:
+        check_free_space(services.settings.data_dir,
+                         min_free_bytes=services.settings.min_free_disk_bytes)
+    except InsufficientStorage as exc:
+        raise ApiError(503, str(exc)) from exc
     broker = broker_status(services.queue)  # None in the embedded mode
     if broker is None:
         return {"status": "ok", "database": "ok"}
