@@ -27,7 +27,8 @@ from pathlib import Path
 import mir_eval
 import numpy as np
 
-from sideman.analysis import Analysis, analyze
+from sideman.analysis import Analysis, analyze_track
+from sideman.analysis.pitch import PitchTrack, track_pitch
 from sideman.arrangement import Arrangement, Knobs, arrange
 from sideman.ingest import decode
 from sideman.style import style_from_tags
@@ -77,7 +78,8 @@ def trusted_fields(case: dict) -> tuple[bool, bool, bool]:
 def evaluate_case(folder: Path, case: dict, *, tags: str, seed: int) -> dict:
     audio = decode(folder / case["audio"], sample_rate_hz=16000)
     started = time.perf_counter()
-    heard = analyze(audio)
+    track = track_pitch(audio.samples, sample_rate_hz=16000)
+    heard = analyze_track(track, duration_seconds=audio.duration_seconds)
     elapsed = time.perf_counter() - started
     band = arrange(heard, style_from_tags(tags), knobs=Knobs(weirdness_constraint=0.0, audio_weight=1.0), seed=seed)
     row: dict = {"id": case["id"], "kind": case.get("kind"), "analysis_seconds": round(elapsed, 3),
@@ -85,7 +87,7 @@ def evaluate_case(folder: Path, case: dict, *, tags: str, seed: int) -> dict:
     row["tuning_cents"] = getattr(heard, "tuning_cents", 0.0)
     row.update(_rhythm_scores(case, heard))
     row.update(_pitch_scores(case, heard))
-    row.update(_band_scores(case, heard, band))
+    row.update(_band_scores(case, heard, band, track))
     return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()}
 
 
@@ -116,7 +118,8 @@ def _pitch_scores(case: dict, heard: Analysis) -> dict:
         out["key_score"] = mir_eval.key.weighted_score(case["key"], heard.key.label)
         out["key_relation"] = key_relation(case["key"], heard.key.label)
     if case.get("tuning_offset_semitones") is not None:
-        out["tuning_error_cents"] = abs(tuning - 100.0 * case["tuning_offset_semitones"])
+        # circular: a reference a semitone away plays the same pitches a key lower
+        out["tuning_error_cents"] = abs((tuning - 100.0 * case["tuning_offset_semitones"] + 50.0) % 100.0 - 50.0)
     if case.get("chords") and heard.chords:
         ref_int = np.array([c[:2] for c in case["chords"]], dtype=float)
         est_int = np.array([[c.start_seconds, c.end_seconds] for c in heard.chords])
@@ -145,25 +148,24 @@ def key_relation(reference: str, estimate: str) -> str:
     return "relative" if interval == relative else "other"
 
 
-def sung_melody(case: dict, heard: Analysis) -> list[tuple[float, float, float]]:
-    """(start, end, pitch as sung in fractional MIDI) of the case's melody: its notes,
-    re-pitched from an annotated f0 curve where the notes were rounded from it; the
-    analysis's notes at the singer's tuning where the case has none."""
-    if not case.get("notes"):
-        tuning = getattr(heard, "tuning_cents", 0.0) / 100
-        return [(n.start_seconds, n.end_seconds, n.pitch_midi + tuning) for n in heard.notes]
-    notes = [(float(s), float(e), float(p)) for s, e, p in case["notes"]]
-    if case.get("f0_midi_20ms"):
-        f0 = np.array(case["f0_midi_20ms"], dtype=float)
-        sung = []
-        for start, end, pitch in notes:
-            inside = f0[(f0[:, 0] >= start) & (f0[:, 0] < end), 1]
-            sung.append((start, end, float(np.median(inside)) if len(inside) else pitch))
-        notes = sung
-    return notes
+def sung_melody(case: dict, heard: Analysis, track: PitchTrack) -> list[tuple[float, float, float]]:
+    """(start, end, pitch as sung in fractional MIDI) of the case's melody: its notes
+    (the analysis's where it has none), each at the median pitch the recording holds
+    over it. Annotated pitches are not used for this: rounded from an f0 curve, or
+    quantized and biased by the annotation tool (SSVD: +0.02..+0.38 st), they would put
+    a clash where the voice and the band agree."""
+    notes = case.get("notes") or [[n.start_seconds, n.end_seconds, n.pitch_midi + heard.tuning_cents / 100]
+                                  for n in heard.notes]
+    voiced = track.confidence >= 0.7
+    times, midi = track.times_seconds[voiced], 69.0 + 12.0 * np.log2(np.maximum(track.f0_hz[voiced], 1e-6) / 440.0)
+    sung = []
+    for start, end, pitch in notes:
+        inside = midi[(times >= start) & (times < end)]
+        sung.append((float(start), float(end), float(np.median(inside)) if len(inside) else float(pitch)))
+    return sung
 
 
-def _band_scores(case: dict, heard: Analysis, band: Arrangement) -> dict:
+def _band_scores(case: dict, heard: Analysis, band: Arrangement, track: PitchTrack) -> dict:
     out: dict = {"band_beat_amlt": None, "band_beat_cmlt": None, "chord_tone_ratio": None, "clash_ratio": None}
     if trusted_fields(case)[0]:
         reference = np.array(case["beats_seconds"])
@@ -178,7 +180,7 @@ def _band_scores(case: dict, heard: Analysis, band: Arrangement) -> dict:
                 reference[within], played[(played >= start) & (played <= end)])[1]
     band_tuning = getattr(band.score, "tuning_cents", 0.0) / 100
     on = total = clash = long_total = 0.0
-    for start, end, pitch in sung_melody(case, heard):
+    for start, end, pitch in sung_melody(case, heard, track):
         span = next((c for c in band.form.chords if c.start_seconds <= (start + end) / 2 < c.end_seconds), None)
         if span is None or span.chord is None:
             continue

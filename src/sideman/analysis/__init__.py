@@ -15,10 +15,11 @@ import numpy as np
 
 from sideman.analysis.harmony import estimate_chords
 from sideman.analysis.key import estimate_key
-from sideman.analysis.notes import segment
+from sideman.analysis.notes import segment_in_tuning
 from sideman.analysis.pitch import PITCH_SAMPLE_RATE_HZ, PitchTrack, track_pitch
 from sideman.analysis.rhythm import analyze_rhythm
 from sideman.analysis.structure import energy_curve, phrases, sections
+from sideman.analysis.tuning import Tuning
 from sideman.ingest.decode import Audio
 from sideman.music import BeatGrid, ChordSpan, Key, Note, Section
 
@@ -42,6 +43,12 @@ class Analysis:
     energy_per_bar: tuple[float, ...]
     vocal_range_midi: tuple[int, int]
     vocal_register: str  # "m" (low) or "f" (high): the register the band keeps clear
+    tuning: Tuning = Tuning()  # the singer's reference pitch; the band plays at tuning.cents
+
+    @property
+    def tuning_cents(self) -> float:
+        """Cents from A440 the singer sits at, and the band is rendered at."""
+        return self.tuning.cents
 
     @property
     def first_note_seconds(self) -> float:
@@ -60,6 +67,7 @@ class Analysis:
             "beats_seconds": [round(b, 3) for b in self.grid.beats_seconds],
             "downbeats_seconds": [round(b, 3) for b in self.grid.downbeats_seconds],
             "key": self.key.label,
+            "tuning_cents": round(self.tuning.cents, 1),
             "notes": [
                 {"start_seconds": round(n.start_seconds, 3), "end_seconds": round(n.end_seconds, 3),
                  "pitch_midi": n.pitch_midi}
@@ -95,7 +103,7 @@ def analyze_track(
     track: PitchTrack, *, duration_seconds: float, tempo_bpm: float | None = None, key: Key | None = None
 ) -> Analysis:
     """Everything after the f0: notes, grid, key, chords, form (see analyze)."""
-    notes = segment(track)
+    notes, tuning = segment_in_tuning(track)
     duration = duration_seconds
     grid = analyze_rhythm(notes, duration_seconds=duration, tempo_bpm=tempo_bpm)
     found_key = key or estimate_key(notes, grid)
@@ -116,4 +124,5 @@ def analyze_track(
         energy_per_bar=tuple(float(e) for e in energy_curve(track.loudness_db, track.times_seconds, grid=grid)),
         vocal_range_midi=(low, high),
         vocal_register=register,
+        tuning=tuning,
     )

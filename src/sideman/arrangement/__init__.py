@@ -54,6 +54,9 @@ class Knobs:
     audio_weight: float = 0.7
     model: str = "V4_5PLUS"
     vocal_gender: str | None = None
+    #: the singer gave a chord chart (sideman.overrides): the band plays analysis.chords
+    #: as written, with no stock progression blended in, no colour and no clash repair
+    chords_as_written: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,10 +91,13 @@ def arrange(analysis: Analysis, style: StyleSpec, *, knobs: Knobs, seed: int, va
     rng = np.random.default_rng(seed)
     style = _interpret(style, variation)
     style = _weigh_style_against_voice(style, analysis, knobs)
-    chords = blend_chords(analysis.chords, stock_chords(_sung_bars(analysis), analysis.key, style.genre),
-                          analysis.notes, audio_weight=knobs.audio_weight)
-    chords = colour_chords(chords, analysis.notes, analysis.key, weirdness=knobs.weirdness_constraint, rng=rng)
-    chords = repair_clashes(chords, analysis.notes, analysis.key, long_seconds=HELD_NOTE_SECONDS)
+    if knobs.chords_as_written:
+        chords = analysis.chords
+    else:
+        chords = blend_chords(analysis.chords, stock_chords(_sung_bars(analysis), analysis.key, style.genre),
+                              analysis.notes, audio_weight=knobs.audio_weight)
+        chords = colour_chords(chords, analysis.notes, analysis.key, weirdness=knobs.weirdness_constraint, rng=rng)
+        chords = repair_clashes(chords, analysis.notes, analysis.key, long_seconds=HELD_NOTE_SECONDS)
     intro_bars = max(style.intro_bars, 2 if analysis.grid.tempo_bpm < 70 else 1,
                      -(-MIN_INTRO_BEATS // max(analysis.grid.beats_per_bar, 1)))
     form = plan_form(
@@ -129,7 +135,8 @@ def arrange(analysis: Analysis, style: StyleSpec, *, knobs: Knobs, seed: int, va
                                 pan=float(level["pan"]) * stereo_width * (-1 if variation % 2 else 1)))
     # V4_5PLUS: a longer reverb tail for the richer tone
     room = 0.62 if knobs.model == "V4_5PLUS" else 0.45
-    score = Score(tuple(tracks), form.grid, analysis.key, form.chords, form.sections, reverb_room_size=room)
+    score = Score(tuple(tracks), form.grid, analysis.key, form.chords, form.sections, reverb_room_size=room,
+                  tuning_cents=analysis.tuning_cents)
     brief = write_brief(analysis, style, form, tracks=score.tracks, variation=variation)
     return Arrangement(score, form, style, seed, variation, brief)
 
