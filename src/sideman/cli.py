@@ -1,7 +1,8 @@
-"""The `sideman` command: analyze, add, eval, serve.
+"""The `sideman` command: analyze, add, render, eval, serve.
 
     sideman analyze voice.wav --json
     sideman add voice.wav --tags "pop, piano" --out out/
+    sideman render --from out/manifest.json --tempo 92 --key "F major"
     sideman serve
 """
 
@@ -19,6 +20,7 @@ _EXAMPLES = """examples:
   sideman analyze voice.wav --json
   sideman add voice.wav --tags "relaxing, piano, soothing" --negative-tags "heavy metal" --out out/
   sideman add hum.m4a --tags "jazz" --model V5 --seed 7 --variations 1 --out jazz/
+  sideman render --from out/manifest.json --tempo 92 --key "F major" --chords chords.txt
   sideman serve --port 8000
 """
 
@@ -29,11 +31,18 @@ _ANALYZE_EXAMPLES = """examples:
   sideman analyze voice.wav --plot voice.png  the summary, and a picture of what was heard
 """
 
+_RENDER_EXAMPLES = """examples:
+  sideman render --from out/manifest.json --tempo 92 --key "F major"
+  sideman render --from out/ --meter 3/4 --chords my-chords.txt --variations 1
+  sideman render --from out/manifest.json --tags "jazz, upright bass" --out jazz/
+"""
+
 _ADD_EXAMPLES = """examples:
   sideman add voice.wav --tags "pop, piano" --out out/
   sideman add voice.wav --tags "relaxing, piano, soothing" --negative-tags "heavy metal" --out out/
   sideman add hum.m4a --tags "jazz, upright bass" --model V5 --seed 7 --variations 1 --out jazz/
-  sideman add voice.wav --tags "folk" --bpm 92 --key "D major" --style-weight 0.8 --out folk/
+  sideman add voice.wav --tags "folk" --tempo 92 --key "D major" --style-weight 0.8 --out folk/
+  sideman add voice.wav --tags "pop" --meter 3/4 --chords chords.txt --out waltz/
   sideman add voice.wav --tags "rock" --out rock/ --json > rock.json
 """
 
@@ -92,10 +101,33 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--audio-weight", type=_unit, default=0.7, help="0..1 (default 0.7)")
     add.add_argument("--seed", type=int, default=None, help="same seed, same input -> same MIDI")
     add.add_argument("--variations", type=int, default=2, help="1..4 (default 2)")
-    add.add_argument("--bpm", type=float, default=None, help="override the tempo heard")
-    add.add_argument("--key", default=None, help='override the key heard, e.g. "E major"')
+    _override_options(add)
     add.add_argument("--json", action="store_true", help="print the manifest as JSON on stdout")
     add.set_defaults(run=_add)
+
+    render = sub.add_parser("render", help="play a run again with corrections, without listening again",
+                            description="Re-arrange and re-render a run of `sideman add` from its stored "
+                                        "analysis: nothing is decoded or listened to again. Title, tags, knobs "
+                                        "and seed are that run's unless given; the overrides given are laid "
+                                        "over the ones it had.",
+                            epilog=_RENDER_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    render.add_argument("--from", dest="source", type=Path, required=True, metavar="MANIFEST",
+                        help="the run's manifest.json (or its folder)")
+    render.add_argument("--out", type=Path, default=None,
+                        help="output folder (default: the run's own folder, whose takes are replaced)")
+    render.add_argument("--tags", default=None)
+    render.add_argument("--negative-tags", default=None)
+    render.add_argument("--title", default=None)
+    render.add_argument("--model", default=None, choices=("V4_5PLUS", "V5"))
+    render.add_argument("--vocal-gender", choices=("m", "f"), default=None)
+    render.add_argument("--style-weight", type=_unit, default=None)
+    render.add_argument("--weirdness", type=_unit, default=None)
+    render.add_argument("--audio-weight", type=_unit, default=None)
+    render.add_argument("--seed", type=int, default=None, help="default: the run's seed (the same band)")
+    render.add_argument("--variations", type=int, default=None, help="1..4 (default: as many as the run had)")
+    _override_options(render)
+    render.add_argument("--json", action="store_true", help="print the manifest as JSON on stdout")
+    render.set_defaults(run=_render)
 
     evaluate = sub.add_parser("eval", help="score the analysis and the band on an eval folder",
                               epilog="example:\n  sideman eval eval/dev --json",
@@ -143,6 +175,39 @@ def _parser() -> argparse.ArgumentParser:
     keys_revoke.add_argument("key_id")
     keys_revoke.set_defaults(run=_keys_revoke)
     return parser
+
+
+def _override_options(parser: argparse.ArgumentParser) -> None:
+    """The singer's overrides (sideman.overrides), the same for add and render."""
+    group = parser.add_argument_group("the singer's word (override what is heard)")
+    group.add_argument("--tempo", "--bpm", dest="bpm", type=float, default=None, metavar="BPM",
+                       help="the tempo, 30..300 counted beats per minute")
+    group.add_argument("--taps", default=None, metavar="SECONDS",
+                       help='beat times tapped along, "0.52,1.18,1.83,2.49,..." (at least 4): the grid itself')
+    group.add_argument("--meter", default=None, help="2/4, 3/4, 4/4, 5/4, 6/4, 7/4, 6/8, 9/8 or 12/8")
+    group.add_argument("--key", default=None, help='the key, e.g. "F major", "Eb minor", "F#m"')
+    group.add_argument("--tuning", type=float, default=None, metavar="CENTS",
+                       help="the voice's offset from A440, -50..50 cents")
+    group.add_argument("--downbeat", type=float, default=None, metavar="SECONDS",
+                       help="a bar line at this time (with --tempo: a metronomic grid from here)")
+    group.add_argument("--chords", type=Path, default=None, metavar="FILE",
+                       help="a chord chart: chords.txt lead sheet (bar 1 = where the voice comes in) "
+                            "or chords.json")
+
+
+def _overrides_of(args: argparse.Namespace) -> dict:
+    """GenerateRequest override fields from the options (InvalidField names the option)."""
+    from sideman.overrides import parse_overrides, read_chart_file
+
+    params = {"tempo_bpm": "--tempo", "tap_times_seconds": "--taps", "meter": "--meter", "key": "--key",
+              "tuning_cents": "--tuning", "first_downbeat_seconds": "--downbeat", "chords": "--chords"}
+    chart = read_chart_file(args.chords, param="--chords") if args.chords is not None else None
+    checked = parse_overrides(tempo_bpm=args.bpm, tap_times_seconds=args.taps, meter=args.meter, key=args.key,
+                              tuning_cents=args.tuning, first_downbeat_seconds=args.downbeat, chords=chart,
+                              params=params)
+    return {"bpm": checked.tempo_bpm, "tap_times_seconds": checked.tap_times_seconds, "meter": checked.meter,
+            "key": checked.key.label if checked.key else None, "tuning_cents": checked.tuning_cents,
+            "first_downbeat_seconds": checked.first_downbeat_seconds, "chords": checked.chart}
 
 
 def _unit(text: str) -> float:
@@ -195,7 +260,7 @@ def _add(args: argparse.Namespace) -> int:
         audio_path=args.audio, title=args.title, tags=args.tags, negative_tags=args.negative_tags,
         model=args.model, vocal_gender=args.vocal_gender, style_weight=args.style_weight,
         weirdness_constraint=args.weirdness, audio_weight=args.audio_weight, seed=args.seed,
-        variations=args.variations, bpm=args.bpm, key=args.key,
+        variations=args.variations, **_overrides_of(args),
     )
     progress = StageProgress(sys.stderr, variations=args.variations)
     try:
@@ -203,6 +268,32 @@ def _add(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     print(json.dumps(manifest) if args.json else add_table(manifest, out_dir=args.out))
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    import shutil
+
+    from sideman.cli_output import StageProgress, add_table
+    from sideman.pipeline import generate, rerender_request
+
+    source = args.source / "manifest.json" if args.source.is_dir() else args.source
+    out = args.out if args.out is not None else source.parent
+    request = rerender_request(
+        source, title=args.title, tags=args.tags, negative_tags=args.negative_tags, model=args.model,
+        vocal_gender=args.vocal_gender, style_weight=args.style_weight, weirdness_constraint=args.weirdness,
+        audio_weight=args.audio_weight, seed=args.seed, variations=args.variations, **_overrides_of(args),
+    )
+    progress = StageProgress(sys.stderr, variations=request.variations)
+    try:
+        manifest = generate(request, out_dir=out, settings=_settings(), on_stage=progress)
+    finally:
+        progress.close()
+    # takes of the run that this one did not replace would be stale beside the new manifest
+    for folder in out.glob("v[0-9]*"):
+        if folder.is_dir() and folder.name[1:].isdigit() and int(folder.name[1:]) > request.variations:
+            shutil.rmtree(folder, ignore_errors=True)
+    print(json.dumps(manifest) if args.json else add_table(manifest, out_dir=out))
     return 0
 
 

@@ -40,6 +40,12 @@ class GenerateRequest:
     style_weight, weirdness_constraint, audio_weight: 0..1 (at most two decimals).
     seed: None picks one from the clock (the manifest records it).
     variations: 1..4. bpm / key: override what the analysis hears.
+    meter, tap_times_seconds, tuning_cents, first_downbeat_seconds, chords: the other
+        overrides of the singer (sideman.overrides; chords: a lead sheet's text, a
+        chords.json object, or a parsed ChordChart).
+    from_manifest: re-render a run (its manifest.json): its stored analysis and voice
+        are used, nothing is decoded or listened to again; the overrides given here are
+        laid over the ones that run had. audio_path is then only a name.
     """
 
     audio_path: Path
@@ -55,6 +61,21 @@ class GenerateRequest:
     variations: int = 2
     bpm: float | None = None
     key: str | None = None
+    meter: str | None = None
+    tap_times_seconds: tuple[float, ...] | None = None
+    tuning_cents: float | None = None
+    first_downbeat_seconds: float | None = None
+    chords: object = None
+    from_manifest: Path | None = None
+
+    @property
+    def overrides(self):  # noqa: ANN201 - sideman.overrides.Overrides
+        """The singer's overrides, validated (InvalidField names the `input.` field)."""
+        from sideman.overrides import parse_overrides
+
+        return parse_overrides(tempo_bpm=self.bpm, tap_times_seconds=self.tap_times_seconds, meter=self.meter,
+                               key=self.key, tuning_cents=self.tuning_cents,
+                               first_downbeat_seconds=self.first_downbeat_seconds, chords=self.chords)
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -85,6 +106,7 @@ class GenerateRequest:
             raise InvalidField(
                 f"bpm must be within [30, 300], got {self.bpm}", param="input.bpm", value=self.bpm
             )
+        self.overrides  # noqa: B018 - validates every override where the request enters
 
 
 @dataclass(frozen=True)
@@ -127,8 +149,10 @@ def generate(
     from sideman.analysis import analyze
     from sideman.arrangement import Knobs, arrange
     from sideman.deliver import variation_entry, write_manifest
+    from sideman.deliver.stored import link_stored, read_stored, write_stored
     from sideman.ingest import load
-    from sideman.music import Key
+    from sideman.ingest.decode import Audio
+    from sideman.overrides import apply_overrides, merge_overrides, parse_overrides
     from sideman.perform import perform_arrangement
     from sideman.render import find_soundfont
     from sideman.render.synth_pool import prestart
@@ -140,7 +164,7 @@ def generate(
 
     timings: dict[str, float] = {"ingest": 0.0, "analysis": 0.0, "arrangement": 0.0, "render": 0.0, "deliver": 0.0}
     started = time.perf_counter()
-    override_key = _parse_key(request.key, Key)
+    overrides = request.overrides
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest: dict = {
         "title": request.title,
@@ -152,32 +176,62 @@ def generate(
         "variations": [],
     }
     report("ingest", 2, manifest)
-
-    with _timed(timings, "ingest"):
-        audio = load(
-            request.audio_path,
-            sample_rate_hz=settings.sample_rate_hz,
-            min_duration_seconds=settings.min_duration_seconds,
-            max_duration_seconds=settings.max_duration_seconds,
-            silence_threshold_dbfs=settings.silence_threshold_dbfs,
-        )
-        digest = hashlib.sha256(audio.samples.tobytes()).hexdigest()[:16]
-    manifest["input"] = {"file_name": Path(request.audio_path).name, "duration_seconds": round(audio.duration_seconds, 3),
-                         "sha256_16": digest}
-    report("analysis", 8, manifest)
     soundfont = find_soundfont(settings.soundfont_path)
-    # the synthesis processes load the font while the analysis runs (~0.6 s, once a process)
-    prestart(soundfont, sample_rate_hz=settings.sample_rate_hz, workers=settings.synth_processes)
 
-    with _timed(timings, "analysis"):
-        analysis = analyze(audio, tempo_bpm=request.bpm, key=override_key)
+    if request.from_manifest is not None:
+        # a re-render: the stored analysis and voice; no decoding, no listening
+        with _timed(timings, "ingest"):
+            stored = read_stored(request.from_manifest, param="from")
+            audio = Audio(stored.samples, stored.sample_rate_hz)
+            manifest["input"] = dict(stored.manifest.get("input") or {},
+                                     rerendered_from=str(Path(request.from_manifest)))
+            digest = str(manifest["input"].get("sha256_16", ""))
+            manifest["stored"] = link_stored(stored.folder, out_dir, sample_rate_hz=audio.sample_rate_hz)
+        report("analysis", 8, manifest)
+        prestart(soundfont, sample_rate_hz=settings.sample_rate_hz, workers=settings.synth_processes)
+        with _timed(timings, "analysis"):
+            earlier = parse_overrides(**_override_fields(stored.manifest.get("overrides") or {}))
+            overrides = merge_overrides(earlier, overrides)
+            heard_tempo = stored.analysed_with.get("tempo_bpm")
+            analysis = apply_overrides(stored.analysis, overrides,
+                                       tempo_heard=heard_tempo is not None and heard_tempo == overrides.tempo_bpm)
+            # the takes of a re-render are new takes: their audio_ids follow the overrides too
+            digest = hashlib.sha256(f"{digest}:{json.dumps(overrides.to_json(), sort_keys=True)}".encode()
+                                    ).hexdigest()[:16]
+    else:
+        with _timed(timings, "ingest"):
+            audio = load(
+                request.audio_path,
+                sample_rate_hz=settings.sample_rate_hz,
+                min_duration_seconds=settings.min_duration_seconds,
+                max_duration_seconds=settings.max_duration_seconds,
+                silence_threshold_dbfs=settings.silence_threshold_dbfs,
+            )
+            digest = hashlib.sha256(audio.samples.tobytes()).hexdigest()[:16]
+        manifest["input"] = {"file_name": Path(request.audio_path).name,
+                             "duration_seconds": round(audio.duration_seconds, 3), "sha256_16": digest}
+        report("analysis", 8, manifest)
+        # the synthesis processes load the font while the analysis runs (~0.6 s, once a process)
+        prestart(soundfont, sample_rate_hz=settings.sample_rate_hz, workers=settings.synth_processes)
+
+        with _timed(timings, "analysis"):
+            # a tap list is the grid itself: the tracker is not told a tempo then
+            told_tempo = overrides.tempo_bpm if overrides.tap_times_seconds is None else None
+            heard = analyze(audio, tempo_bpm=told_tempo, key=overrides.key)
+            analysis = apply_overrides(heard, overrides, tempo_heard=told_tempo is not None)
+        # kept for `sideman render --from`: the analysis as heard and the decoded voice
+        manifest["stored"] = write_stored(out_dir, analysis=heard, samples=audio.samples,
+                                          sample_rate_hz=audio.sample_rate_hz,
+                                          analysed_with={"tempo_bpm": told_tempo})
+    manifest["overrides"] = overrides.to_json()
     manifest["analysis"] = analysis.to_json()
 
     with _timed(timings, "arrangement"):
         style = style_from_tags(request.tags, request.negative_tags, style_weight=request.style_weight)
         base_seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
         knobs = Knobs(style_weight=request.style_weight, weirdness_constraint=request.weirdness_constraint,
-                      audio_weight=request.audio_weight, model=request.model, vocal_gender=request.vocal_gender)
+                      audio_weight=request.audio_weight, model=request.model, vocal_gender=request.vocal_gender,
+                      chords_as_written=overrides.chart is not None)
         # each take as the band plays it (sideman.perform): timing, dynamics, pedal, strums
         arrangements = [perform_arrangement(arrange(analysis, style, knobs=knobs, seed=base_seed, variation=0),
                                             model=request.model)]
@@ -201,7 +255,7 @@ def generate(
     report("text", 20, manifest)
 
     manifest["soundfont"] = soundfont.credits()
-    title = request.title or Path(request.audio_path).stem
+    title = request.title or Path(str(manifest["input"].get("file_name") or request.audio_path)).stem
     render_started = time.perf_counter()
     longest = max(d for _, d in spans)
     # two variations' audio at once only where it fits in memory (see _OVERLAP_MAX_SECONDS)
@@ -521,13 +575,39 @@ def _output_span(arrangement, input_duration_seconds: float) -> tuple[float, flo
     return origin, end - origin
 
 
-def _parse_key(label: str | None, key_type):
-    if label is None:
-        return None
+def _override_fields(stored: dict) -> dict:
+    """A manifest's `overrides` object as parse_overrides keywords."""
+    names = {"tempo_bpm": "tempo_bpm", "tap_times_seconds": "tap_times_seconds", "meter": "meter", "key": "key",
+             "tuning_cents": "tuning_cents", "first_downbeat_seconds": "first_downbeat_seconds", "chords": "chords"}
+    return {names[k]: v for k, v in stored.items() if k in names and v is not None}
+
+
+def rerender_request(manifest_path: Path, **changes: object) -> GenerateRequest:
+    """The GenerateRequest that re-renders the run of `manifest_path` with its title,
+    tags, model, knobs and seed, except where `changes` (GenerateRequest fields, None:
+    unchanged) says otherwise. Overrides given in `changes` are laid over that run's.
+
+    Raises InvalidField (param `from`) when the manifest cannot be read."""
+    manifest_path = Path(manifest_path)
+    if manifest_path.is_dir():
+        manifest_path = manifest_path / "manifest.json"
     try:
-        return key_type.parse(label)
-    except ValueError as error:
-        raise InvalidField(str(error), param="input.key", value=label) from None
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError) as error:
+        raise InvalidField(f"from: cannot read the manifest {str(manifest_path)!r}: {error}", param="from",
+                           value=str(manifest_path)) from None
+    knobs = manifest.get("knobs") or {}
+    fields: dict = {
+        "title": manifest.get("title") or "", "tags": manifest.get("tags") or "",
+        "negative_tags": manifest.get("negative_tags") or "", "model": manifest.get("model") or "V4_5PLUS",
+        "vocal_gender": knobs.get("vocal_gender"), "seed": manifest.get("seed"),
+        "variations": len(manifest.get("variations") or []) or 2,
+    }
+    for name in ("style_weight", "weirdness_constraint", "audio_weight"):
+        if knobs.get(name) is not None:
+            fields[name] = knobs[name]
+    fields.update({k: v for k, v in changes.items() if v is not None})
+    return GenerateRequest(audio_path=manifest_path, from_manifest=manifest_path, **fields)
 
 
 class _timed:

@@ -2,7 +2,9 @@
 
 Unknown keys are ignored (clients written for the upstream API send extras); known
 keys are checked for type and range, and the error names the field
-(``input.style_weight``)."""
+(``input.style_weight``). Types are strict (JSON's own types, no coercion): ``"0.5"`` or
+``true`` is not a number, ``"7"`` or ``2.0`` not an integer, ``variations: true`` not a
+count; an integer is accepted where a number is asked."""
 
 from __future__ import annotations
 
@@ -69,7 +71,7 @@ def _http_url(value: str) -> str:
 class SubmitInput(BaseModel):
     """`input` of POST /api/generate/submit."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, strict=True)
 
     upload_url: str = Field(min_length=1, max_length=2048,
                             description="the vocal recording: an http(s) URL or a file_url from the upload endpoints")
@@ -135,7 +137,7 @@ class RerenderBody(BaseModel):
     """POST /api/generate/rerender (sideman ext): play a finished task again with
     corrections, from its stored analysis (nothing is listened to again)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     task_id: str = Field(min_length=1, max_length=64, description="a finished task of this key")
     callback_url: str | None = Field(default=None, max_length=2048)
@@ -150,7 +152,7 @@ class RerenderBody(BaseModel):
 class SubmitBody(BaseModel):
     """POST /api/generate/submit."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     model: str = Field(json_schema_extra={"enum": [SUBMIT_MODEL]},
                        description="must be 'add-instrumental' (anything else: 400)")
@@ -173,7 +175,7 @@ class SubmitBody(BaseModel):
 class Base64Upload(BaseModel):
     """POST /api/common/upload/base64: raw base64 or a data: URL."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     base64_data: str = Field(min_length=1)
     file_name: str | None = Field(default=None, max_length=255)
@@ -182,7 +184,7 @@ class Base64Upload(BaseModel):
 class UrlUpload(BaseModel):
     """POST /api/common/upload/url."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     file_url: str = Field(min_length=1, max_length=2048)
     file_name: str | None = Field(default=None, max_length=255)
@@ -191,7 +193,7 @@ class UrlUpload(BaseModel):
 class SunoAddInstrumentalBody(BaseModel):
     """POST /api/v1/generate/add-instrumental (the Suno-style shape, camelCase)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     uploadUrl: str = Field(min_length=1, max_length=2048,
                            description="the vocal recording: an http(s) URL or a file_url")

@@ -135,6 +135,8 @@ def arrange(analysis: Analysis, style: StyleSpec, *, knobs: Knobs, seed: int, va
                                 pan=float(level["pan"]) * stereo_width * (-1 if variation % 2 else 1)))
     # V4_5PLUS: a longer reverb tail for the richer tone
     room = 0.62 if knobs.model == "V4_5PLUS" else 0.45
+    # every part plays at the singer's reference pitch, not at A440
+    tracks = [replace(t, tuning_cents=analysis.tuning_cents) for t in tracks]
     score = Score(tuple(tracks), form.grid, analysis.key, form.chords, form.sections, reverb_room_size=room,
                   tuning_cents=analysis.tuning_cents)
     brief = write_brief(analysis, style, form, tracks=score.tracks, variation=variation)

@@ -87,11 +87,13 @@ def variation_file_jobs(
     def score_files() -> None:
         write_midi(score, base / "arrangement.mid", origin_seconds=origin_seconds, title=title)
         chart = chart_json(arrangement.form.chords, key=score.key.label, meter=score.grid.meter,
-                           tempo_bpm=score.grid.tempo_bpm, bars=arrangement.form.bars)
+                           tempo_bpm=score.grid.tempo_bpm, bars=arrangement.form.bars,
+                           intro_bars=arrangement.form.intro_bars)
         (base / "chords.json").write_text(json.dumps(chart, indent=1))
         (base / "chords.txt").write_text(lead_sheet(arrangement.form.chords, title=title, key=score.key.label,
                                                     meter=score.grid.meter, tempo_bpm=score.grid.tempo_bpm,
-                                                    bars=arrangement.form.bars))
+                                                    bars=arrangement.form.bars,
+                                                    first_bar_number=1 - arrangement.form.intro_bars))
         subtitle = (f"{score.key.label} · {score.grid.tempo_bpm:.0f} bpm · {arrangement.style.genre}"
                     f" · take {arrangement.variation + 1}")
         draw_cover(base / "cover.jpg", title=title, subtitle=subtitle, moods=arrangement.style.moods,

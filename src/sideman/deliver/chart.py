@@ -11,7 +11,10 @@ from sideman.music import ChordSpan
 
 
 def chart_json(chords: tuple[ChordSpan, ...], *, key: str, meter: str, tempo_bpm: float,
-               bars: tuple[tuple[float, float], ...] | None = None) -> dict:
+               bars: tuple[tuple[float, float], ...] | None = None, intro_bars: int | None = None) -> dict:
+    """`bar` counts from the band's first bar; `intro_bars` (when given) says how many of
+    them come before the voice, so that a chart read back (sideman.overrides) puts bar
+    intro_bars + 1 where the voice comes in."""
     starts = [a for a, _ in bars] if bars else None
     rows = []
     for i, c in enumerate(chords):
@@ -26,13 +29,21 @@ def chart_json(chords: tuple[ChordSpan, ...], *, key: str, meter: str, tempo_bpm
         else:
             row["bar"] = i + 1
         rows.append(row)
-    return {"key": key, "meter": meter, "tempo_bpm": round(tempo_bpm, 2), "chords": rows}
+    out = {"key": key, "meter": meter, "tempo_bpm": round(tempo_bpm, 2), "chords": rows}
+    if intro_bars is not None:
+        out["intro_bars"] = int(intro_bars)
+    return out
 
 
 def lead_sheet(chords: tuple[ChordSpan, ...], *, title: str, key: str, meter: str, tempo_bpm: float,
-               bars: tuple[tuple[float, float], ...] | None = None, bars_per_line: int = 4) -> str:
-    """Four bars a line: `| E      | E      | B   F#m | E      |`, bar numbers at the left."""
+               bars: tuple[tuple[float, float], ...] | None = None, bars_per_line: int = 4,
+               first_bar_number: int = 1) -> str:
+    """Four bars a line: `| E      | E      | B   F#m | E      |`, bar numbers at the left
+    (the first bar is `first_bar_number`: 1 - intro bars puts bar 1 where the voice comes
+    in, which is how sideman.overrides reads a chart back)."""
     lines = [title or "Untitled", f"Key: {key}   Meter: {meter}   Tempo: {tempo_bpm:.0f} bpm", ""]
+    if first_bar_number != 1:
+        lines.insert(2, "Bar 1 is where the voice comes in; bars before it are the intro.")
     if bars:
         cells = []
         for a, b in bars:
@@ -44,5 +55,5 @@ def lead_sheet(chords: tuple[ChordSpan, ...], *, title: str, key: str, meter: st
     width = max((len(s) for s in cells), default=1) + 2
     for start in range(0, len(cells), bars_per_line):
         row = cells[start : start + bars_per_line]
-        lines.append(f"{start + 1:>3} |" + "|".join(f" {s:<{width - 1}}" for s in row) + "|")
+        lines.append(f"{start + first_bar_number:>3} |" + "|".join(f" {s:<{width - 1}}" for s in row) + "|")
     return "\n".join(lines) + "\n"

@@ -132,7 +132,8 @@ class TaskRunner:
         out_dir = settings.results_dir / task.id
         try:
             audio_path = self._input_path(task, work_dir=work_dir)
-            request = _generate_request(task.request.get("input", {}), audio_path=audio_path)
+            request = _generate_request(task.request.get("input", {}), audio_path=audio_path,
+                                        rerender=task.request.get("source", {}).get("kind") == "result")
             shutil.rmtree(out_dir, ignore_errors=True)
             out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -210,6 +211,11 @@ class TaskRunner:
                 allow_private=settings.allow_private_urls,
                 max_redirects=settings.fetch_max_redirects,
             )
+        if source.get("kind") == "result":  # a re-render (sideman ext): an earlier task's stored run
+            path = settings.results_dir / str(source.get("task_id", "")) / "manifest.json"
+            if not path.is_file():
+                raise FetchError("the earlier task's results are gone (results expire); submit the recording again")
+            return path
         raise FetchError("the task has no input audio")
 
     def _fail(self, task_id: str, token: str, message: str) -> Outcome:
@@ -365,9 +371,13 @@ def _record_fetched(store: TaskStore, *, key: str, owner_key_hash: str, size_byt
                                 expires_at=now + timedelta(hours=settings.upload_retention_hours)))
 
 
-def _generate_request(fields: dict, *, audio_path: Path) -> GenerateRequest:
-    """The GenerateRequest for a task's stored `input` (None means the default)."""
+def _generate_request(fields: dict, *, audio_path: Path, rerender: bool = False) -> GenerateRequest:
+    """The GenerateRequest for a task's stored `input` (None means the default);
+    rerender: audio_path is an earlier run's manifest.json, played again from its store."""
     names = ("title", "tags", "negative_tags", "model", "vocal_gender", "style_weight",
-             "weirdness_constraint", "audio_weight", "seed", "variations", "bpm", "key")
+             "weirdness_constraint", "audio_weight", "seed", "variations", "bpm", "key",
+             "meter", "tap_times_seconds", "tuning_cents", "first_downbeat_seconds", "chords")
     kwargs = {name: fields[name] for name in names if fields.get(name) is not None}
-    return GenerateRequest(audio_path=audio_path, **kwargs)
+    if isinstance(kwargs.get("tap_times_seconds"), list):
+        kwargs["tap_times_seconds"] = tuple(kwargs["tap_times_seconds"])
+    return GenerateRequest(audio_path=audio_path, from_manifest=audio_path if rerender else None, **kwargs)
