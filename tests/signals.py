@@ -38,9 +38,9 @@ class Melody:
 
 
 def sung_melody(*, tempo_bpm: float = 100.0, bars: int = 8, start_seconds: float = 0.6,
-                transpose: int = 0, seed: int = 0, level_db: float = -12.0) -> Melody:
+                transpose: int = 0, seed: int = 0, level_db: float = -12.0, cents: float = 0.0) -> Melody:
     """A voice-like line (harmonics, vibrato, breaths between notes) over a I-IV-V-I
-    progression in G major (transposed by `transpose` semitones)."""
+    progression in G major (transposed by `transpose` semitones), sung `cents` off A440."""
     rng = np.random.default_rng(seed)
     beat = 60.0 / tempo_bpm
     total = start_seconds + bars * 4 * beat + 1.0
@@ -67,7 +67,7 @@ def sung_melody(*, tempo_bpm: float = 100.0, bars: int = 8, start_seconds: float
             ramp[-release:] = np.linspace(1, 0, release)
             amp[i0:i1] = ramp * (1.0 if beat_at == 0 else 0.8)
     t = np.arange(n) / SAMPLE_RATE_HZ
-    vibrato = 2 ** (0.3 / 12 * np.sin(2 * np.pi * 5.5 * t))  # +-30 cents
+    vibrato = 2 ** (0.3 / 12 * np.sin(2 * np.pi * 5.5 * t) + cents / 1200)  # +-30 cents, off A440
     phase = 2 * np.pi * np.cumsum(f0 * vibrato) / SAMPLE_RATE_HZ
     voice = sum(np.sin(k * phase) / k for k in range(1, 9)) * amp
     voice = voice / (np.abs(voice).max() + 1e-9) * 10 ** (level_db / 20)

@@ -65,6 +65,10 @@ def midi_file(score: Score, *, origin_seconds: float, title: str = "") -> mido.M
             (0, mido.MetaMessage("track_name", name=f"{track.role}: {track.name}")),
             (0, mido.Message("program_change", channel=channel, program=track.program)),
         ]
+        if score.tuning_cents and not track.is_drum:
+            # the singer's reference pitch: the wheel's default range is +-2 semitones
+            bend = max(-8192, min(8191, round(score.tuning_cents / 200.0 * 8192)))
+            messages.append((0, mido.Message("pitchwheel", channel=channel, pitch=bend)))
         for note in track.notes:
             on, off = ticks(note.start_seconds), ticks(note.end_seconds)
             off = max(off, on + 1)

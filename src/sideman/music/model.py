@@ -269,6 +269,7 @@ class Track:
     gain_db: float = 0.0
     pan: float = 0.0  # -1 left .. +1 right
     controls: tuple[ControlChange, ...] = ()
+    tuning_cents: float = 0.0  # the reference pitch it sounds at, cents from A440 (drums ignore it)
 
 
 @dataclass(frozen=True)
@@ -281,6 +282,12 @@ class Score:
     chords: tuple[ChordSpan, ...] = ()
     sections: tuple[Section, ...] = field(default=())
     reverb_room_size: float = 0.45  # the band's shared reverb, 0..1 (larger: longer tail)
+    #: mix hints (set by the performance step): the tagged instrument's role, which the
+    #: mix features; the genre, whose loudness targets and sidechain the mix takes; the
+    #: stereo spread, 0 (narrow) .. 1 (full)
+    featured_role: str | None = None
+    genre: str = ""
+    stereo_width: float = 1.0
     tuning_cents: float = 0.0  # the band's reference pitch, cents from A440: the singer's
 
     @property

@@ -173,6 +173,8 @@ def _render_locked(
 ) -> np.ndarray:
     synth = loaded.synth
     channel = _select_program(loaded, track, kit_bank=kit_bank)
+    # the singer's reference pitch (set every time: the synthesizer is shared by tracks)
+    synth.set_tuning(channel, 0.0 if track.is_drum else track.tuning_cents / 100.0)
     start = min(0, events[0][0])  # pre-roll for notes that began before sample 0
     out = np.zeros((n_samples - start, 2), dtype=np.float32)
     cursor = start
