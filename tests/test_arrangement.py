@@ -37,8 +37,8 @@ def test_intro_before_the_voice_and_closing_tonic_after_it(heard) -> None:
     first_note = heard.notes[0].start_seconds
     assert first_note - arrangement.start_seconds >= 0.98 * bar
     assert arrangement.form.intro_bars >= 1
-    last = arrangement.form.chords[-1]
-    assert last.start_seconds >= heard.notes[-1].end_seconds - 0.05
+    last = arrangement.form.chords[-1]  # the closing tonic (it may go on from the last sung chord)
+    assert last.end_seconds >= heard.notes[-1].end_seconds + 0.5
     assert last.chord.root_pitch_class == heard.key.tonic_pitch_class
     assert arrangement.end_seconds >= heard.duration_seconds
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from sideman.analysis import Analysis
+from sideman.arrangement.arc import BarRole, arc_energy, plan_arc
 from sideman.arrangement.bass import write_bass
 from sideman.arrangement.brief import write_brief
 from sideman.arrangement.colour import write_colour
@@ -19,7 +20,7 @@ from sideman.arrangement.form import Form, plan_form
 from sideman.arrangement.harmony import write_harmony
 from sideman.arrangement.knobs import blend_chords, colour_chords, repair_clashes, stock_chords
 from sideman.arrangement.patterns import patterns
-from sideman.music import Score, Track
+from sideman.music import Note, Score, Track
 from sideman.style import PartChoice, StyleSpec
 
 __all__ = ["HELD_NOTE_SECONDS", "Arrangement", "Knobs", "arrange"]
@@ -62,7 +63,8 @@ class Knobs:
 @dataclass(frozen=True)
 class Arrangement:
     """score: every part as notes (seconds on the input's clock);
-    form: bars, chords and sections; brief: what was heard and what will be played."""
+    form: bars, chords and sections; brief: what was heard and what will be played;
+    arc: what each bar of the form is for (intro, verse, chorus...; arc.py)."""
 
     score: Score
     form: Form
@@ -70,6 +72,7 @@ class Arrangement:
     seed: int
     variation: int
     brief: str
+    arc: tuple[BarRole, ...] = ()
 
     @property
     def start_seconds(self) -> float:
@@ -110,9 +113,10 @@ def arrange(analysis: Analysis, style: StyleSpec, *, knobs: Knobs, seed: int, va
         duration_seconds=analysis.duration_seconds,
         intro_bars=intro_bars,
     )
+    arc = plan_arc(form, sections=analysis.sections, melody=analysis.notes)
     # V5: dynamics follow the voice more closely
     follow = min(1.0, knobs.audio_weight * (1.4 if knobs.model == "V5" else 1.0))
-    energy = _energy_per_bar(analysis, form, style, follow)
+    energy = np.clip(_energy_per_bar(analysis, form, style, follow) + arc_energy(arc), 0.05, 1.0)
     register = (analysis.vocal_range_midi if knobs.vocal_gender is None
                 else ((57, 76) if knobs.vocal_gender == "f" else (45, 64)))
     ctx = PartContext(
@@ -120,7 +124,7 @@ def arrange(analysis: Analysis, style: StyleSpec, *, knobs: Knobs, seed: int, va
         swing=0.16 if style.feel == "swing" else 0.0, rng=rng,
         humanize=1.0 if knobs.model == "V5" else 0.0, vocal_range_midi=register,
         variation=variation, fuller_voicings=knobs.model == "V4_5PLUS",
-        melody=analysis.notes, vocal_gender=knobs.vocal_gender or analysis.vocal_register,
+        melody=analysis.notes, vocal_gender=knobs.vocal_gender or analysis.vocal_register, arc=arc,
     )
     mix = patterns()["mix"]
     stereo_width = 1.0 if knobs.model == "V4_5PLUS" else 0.6
@@ -133,6 +137,7 @@ def arrange(analysis: Analysis, style: StyleSpec, *, knobs: Knobs, seed: int, va
             tracks.append(Track(part.role, part.instrument, part.program, part.is_drum, notes,
                                 gain_db=float(level["gain_db"]),
                                 pan=float(level["pan"]) * stereo_width * (-1 if variation % 2 else 1)))
+    tracks = _keep_sustain_off_others(tracks)
     # V4_5PLUS: a longer reverb tail for the richer tone
     room = 0.62 if knobs.model == "V4_5PLUS" else 0.45
     # every part plays at the singer's reference pitch, not at A440
@@ -140,7 +145,7 @@ def arrange(analysis: Analysis, style: StyleSpec, *, knobs: Knobs, seed: int, va
     score = Score(tuple(tracks), form.grid, analysis.key, form.chords, form.sections, reverb_room_size=room,
                   tuning_cents=analysis.tuning_cents)
     brief = write_brief(analysis, style, form, tracks=score.tracks, variation=variation)
-    return Arrangement(score, form, style, seed, variation, brief)
+    return Arrangement(score, form, style, seed, variation, brief, arc)
 
 
 def _write_part(ctx: PartContext, part: PartChoice, style: StyleSpec, sparse: bool):
@@ -150,12 +155,48 @@ def _write_part(ctx: PartContext, part: PartChoice, style: StyleSpec, sparse: bo
         return write_bass(ctx, pattern=style.bass_pattern, sparse=sparse)
     if part.pattern is not None:
         return write_colour(ctx, role=part.role, pattern=part.pattern, sparse=sparse)
-    pattern = "sustained"
+    pattern, arc = "sustained", "comp"
     if part.role == "guitar" or (part.role == "keys" and style.part("guitar") is None):
         pattern = style.harmony_pattern  # the part that carries the style's comping
     elif part.role == "keys":
-        pattern = patterns()["companion_harmony"].get(style.harmony_pattern, "sustained")
-    return write_harmony(ctx, role=part.role, pattern=pattern, sparse=sparse)
+        pattern, arc = patterns()["companion_harmony"].get(style.harmony_pattern, "sustained"), "sustain"
+    elif style.part("keys") is not None or style.part("guitar") is not None:
+        arc = "sustain"  # pads and strings over a comping part come in for the choruses
+    return write_harmony(ctx, role=part.role, pattern=pattern, sparse=sparse, arc=arc)
+
+
+#: roles that hold chords over the band: they move off (or drop) any note another part plays
+#: (wordless backing vocals keep the register of the voice they back)
+_SUSTAIN_ROLES = ("pad", "strings", "swells")
+
+
+def _keep_sustain_off_others(tracks: list[Track]) -> list[Track]:
+    """A pad (strings, swells) never doubles another part: a note that another pitched part
+    sounds at the same time moves up an octave, or is left out when that doubles too."""
+    taken: dict[int, list[tuple[float, float]]] = {}
+    for track in tracks:
+        if not track.is_drum and track.role not in _SUSTAIN_ROLES:
+            for note in track.notes:
+                taken.setdefault(note.pitch_midi, []).append((note.start_seconds, note.end_seconds))
+
+    def doubles(pitch: int, note: Note) -> bool:
+        return any(a < note.end_seconds and b > note.start_seconds for a, b in taken.get(pitch, ()))
+
+    out = []
+    for track in tracks:
+        if track.is_drum or track.role not in _SUSTAIN_ROLES:
+            out.append(track)
+            continue
+        kept = []
+        for note in track.notes:
+            pitch = note.pitch_midi
+            if doubles(pitch, note):
+                pitch = pitch + 12 if pitch + 12 <= 100 and not doubles(pitch + 12, note) else -1
+            if pitch >= 0:
+                kept.append(Note(note.start_seconds, note.end_seconds, pitch, note.velocity))
+                taken.setdefault(pitch, []).append((note.start_seconds, note.end_seconds))
+        out.append(replace(track, notes=tuple(kept)))
+    return [t for t in out if t.notes]
 
 
 def _sung_bars(analysis: Analysis) -> list[tuple[float, float]]:
@@ -188,24 +229,33 @@ def _weigh_style_against_voice(style: StyleSpec, analysis: Analysis, knobs: Knob
     parts = style.parts
     roles = {p.role for p in parts}
     if (knobs.model == "V4_5PLUS" and not roles & {"pad", "strings", "swells", "vocals"} and density >= 0.35
+            and style.genre in patterns()["pad_layer_genres"]
             and "warm pad" not in style.excluded_instruments and "pad" not in style.excluded_elements):
         parts = (*parts, PartChoice("pad", "warm pad", 89))
     return replace(style, density=float(density), energy=float(np.clip(energy, 0.05, 1.0)), parts=parts)
 
 
 def _interpret(style: StyleSpec, variation: int) -> StyleSpec:
-    """Variation 0 plays the tags as read; odd variations swap in the alternate harmony
-    instrument and the neighbouring groove and harmony patterns."""
+    """Variation 0 plays the tags as read; odd variations are another band: the alternate
+    harmony instrument (never in place of one the tags named), the neighbouring groove,
+    bass line and harmony pattern (never one the negative tags keep out)."""
     if variation % 2 == 0:
         return style
     data = patterns()
-    parts = tuple(style.alternates.get(p.role, p) if p.role in ("keys", "guitar", "strings") else p
+    parts = tuple(style.alternates.get(p.role, p)
+                  if p.role in ("keys", "guitar", "strings") and p.role not in style.tagged_roles else p
                   for p in style.parts)
+
+    def other(table: str, value: str) -> str:
+        chosen = data[table].get(value, value)
+        return value if chosen in style.excluded_elements else chosen
+
     return replace(
         style,
         parts=parts,
-        groove=data["variation_groove"].get(style.groove, style.groove) if style.energy < 0.9 else style.groove,
-        harmony_pattern=data["variation_harmony"].get(style.harmony_pattern, style.harmony_pattern),
+        groove=other("variation_groove", style.groove) if style.energy < 0.9 else style.groove,
+        bass_pattern=other("variation_bass", style.bass_pattern),
+        harmony_pattern=other("variation_harmony", style.harmony_pattern),
     )
 
 

@@ -1,11 +1,14 @@
 """The bass part: chord roots and fifths on the style's pattern; walking lines approach
 the next root by a semitone. A chord change inside a note starts a new note on the new
-chord."""
+chord. Along the arc (arc.py) the bass holds roots in the intro, plays a lighter line in
+a verse, jumps octaves in a chorus, answers every second bar with a pickup into the next,
+walks up at the end of a four-bar phrase and drops out where a section ends in a rest."""
 
 from __future__ import annotations
 
+from sideman.arrangement.arc import CHORUS, INTRO, VERSE
 from sideman.arrangement.context import PartContext
-from sideman.arrangement.patterns import for_meter, patterns
+from sideman.arrangement.patterns import for_meter, patterns, variant_for, varied
 from sideman.music import Chord, Note
 
 BASS_LOW_MIDI = 28  # E1
@@ -15,12 +18,35 @@ BASS_HIGH_MIDI = 52
 def write_bass(ctx: PartContext, *, pattern: str, sparse: bool) -> tuple[Note, ...]:
     data = patterns()
     beats_per_bar = ctx.form.grid.beats_per_bar
-    bar_pattern = for_meter(data["bass_sparse"] if sparse else data["bass"][pattern], beats_per_bar)
+    sparse_table = data["bass_sparse_b" if ctx.variation % 2 else "bass_sparse"]  # a second take, another line
+    base = for_meter(sparse_table if sparse else data["bass"][pattern], beats_per_bar)
+    verse_pattern = data["bass_verse"].get(pattern, pattern)
+    if ctx.style.energy >= 0.8 or verse_pattern in ctx.style.excluded_elements:
+        verse_pattern = pattern  # a driving style drives from the first verse
+    verse = base if sparse else for_meter(data["bass"][verse_pattern], beats_per_bar)
+    octave = pattern in data["bass_octave"] and not sparse
     last = len(ctx.form.bars) - 1
     notes: list[Note] = []
     for b in range(len(ctx.form.bars)):
-        steps = [[0, beats_per_bar, "R"]] if b == last else bar_pattern
+        role = ctx.role(b)
+        if b == last:
+            steps = [[0, beats_per_bar, "R"]]
+        elif role.level == INTRO:
+            if b < ctx.form.intro_bars - 1:
+                continue  # the band comes in a bar at a time: the bass joins for the last intro bar
+            steps = [[0, beats_per_bar, "R"]]
+        elif role.stop:
+            steps = [[0, 1, "R"], [beats_per_bar - 0.5, 0.45, "A"]]  # the band drops out; a pickup back in
+        else:
+            steps = verse if role.level == VERSE else base
+            shape = verse_pattern if role.level == VERSE else pattern
+            if role.turnaround:
+                steps = varied(steps, variant_for(data["bass_turn"], shape, beats_per_bar, sparse=sparse))
+            elif role.answer:
+                steps = varied(steps, variant_for(data["bass_answer"], shape, beats_per_bar, sparse=sparse))
         for beat, length, degree in steps:
+            if octave and role.level >= CHORUS and degree == "R" and float(beat) % 1.0 == 0.5:
+                degree = "8"  # the chorus bass jumps octaves on the off-beats
             start = ctx.time(b, float(beat))
             end = ctx.time(b, float(beat) + float(length))
             for seg_start, seg_end, first in _segments(ctx, start, end):
@@ -43,9 +69,10 @@ def _segments(ctx: PartContext, start: float, end: float):
 
 
 def _pitch(chord: Chord, degree: str, next_chord: Chord) -> int:
-    root = _in_range(chord.root_pitch_class)
+    root = _in_range(chord.bass_pitch_class if chord.bass_pitch_class is not None else chord.root_pitch_class)
     if degree == "R":
         return root
+    root = _in_range(chord.root_pitch_class)
     if degree == "8":
         return root + 12 if root + 12 <= BASS_HIGH_MIDI + 7 else root
     if degree == "5":

@@ -1,9 +1,11 @@
 """Colour parts: what a style adds on top of the rhythm section — an arpeggiator,
 string swells at section starts, brass stabs in the lively bars, wordless backing
-vocals, and a lead instrument that answers the voice in its rests."""
+vocals, and a lead instrument that answers the voice in its rests. All but the swells
+and the answers play in the choruses only."""
 
 from __future__ import annotations
 
+from sideman.arrangement.arc import CHORUS
 from sideman.arrangement.context import PartContext
 from sideman.arrangement.harmony import harmony_register, write_harmony
 from sideman.music import Note
@@ -11,6 +13,8 @@ from sideman.music import Note
 
 def write_colour(ctx: PartContext, *, role: str, pattern: str, sparse: bool) -> tuple[Note, ...]:
     sung = set(range(ctx.form.intro_bars, len(ctx.form.bars) - ctx.form.outro_bars))
+    # colour is what a chorus adds: the verses keep it out (unless the song has no chorus)
+    sung = {b for b in sung if ctx.role(b).level >= CHORUS} or sung
     if pattern == "answers":
         return write_answers(ctx, role=role)
     if pattern == "swell":  # at the first bar of each section and on the closing chord

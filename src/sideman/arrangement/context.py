@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sideman.arrangement.arc import BarRole
 from sideman.arrangement.form import Form
 from sideman.music import Key, Note
 from sideman.style import StyleSpec
@@ -16,7 +17,8 @@ class PartContext:
     """form: bars, chords and grid; energy_per_bar: 0..1 per bar of the form;
     swing: delay of off-beat eighths as a fraction of a beat (0 straight, ~0.16 swing);
     rng: the one seeded generator; humanize: 0..1 timing/velocity looseness (V5);
-    vocal_range_midi: the sung range the harmony keeps clear."""
+    vocal_range_midi: the sung range the harmony keeps clear;
+    arc: what each bar is for (arc.py), one BarRole per bar of the form."""
 
     form: Form
     key: Key
@@ -30,6 +32,13 @@ class PartContext:
     fuller_voicings: bool
     melody: tuple[Note, ...] = ()
     vocal_gender: str = "f"
+    arc: tuple[BarRole, ...] = ()
+
+    def role(self, bar_index: int) -> BarRole:
+        """The bar's place in the song (a chorus bar when no arc was planned)."""
+        if 0 <= bar_index < len(self.arc):
+            return self.arc[bar_index]
+        return BarRole("chorus", 2)
 
     def time(self, bar_index: int, beat: float) -> float:
         """Seconds at a beat of a bar, with swing on the off-beat eighths."""

@@ -1,13 +1,17 @@
 """Harmony parts (keys, guitar, strings, pad): voiced chords on the style's pattern,
 with voice leading (each chord takes the inversion nearest the last one) and a register
-chosen away from the singer's."""
+chosen away from the singer's. Along the arc (arc.py) the comping part holds whole
+chords in the intro (or plays its arpeggio), answers every second bar, breathes on the
+last beat of each four-bar phrase and drops out after the downbeat where a section ends
+in a rest; sustaining parts (pads, strings) come in for the choruses."""
 
 from __future__ import annotations
 
 import itertools
 
+from sideman.arrangement.arc import CHORUS, INTRO
 from sideman.arrangement.context import PartContext
-from sideman.arrangement.patterns import for_meter, patterns
+from sideman.arrangement.patterns import for_meter, patterns, variant_for, varied
 from sideman.music import Chord, Note
 
 # role -> (base velocity 0..1, register shift in semitones)
@@ -36,13 +40,20 @@ def harmony_register(vocal_range_midi: tuple[int, int], role: str, *, vocal_gend
 
 
 def write_harmony(ctx: PartContext, *, role: str, pattern: str, sparse: bool,
-                  bars: set[int] | None = None) -> tuple[Note, ...]:
+                  bars: set[int] | None = None, arc: str = "fixed") -> tuple[Note, ...]:
     """Voiced chords on `pattern` (a key of patterns.json "harmony" or "colour"), in every
-    bar or only in `bars`. Under a long sung note the part plays softer."""
+    bar or only in `bars`. Under a long sung note the part plays softer.
+    arc: "comp" the part that comps (it follows the arc bar by bar), "sustain" a part
+    that comes in for the choruses, "fixed" the pattern as it is in every bar."""
     data = patterns()
     table = data["colour"].get(pattern) or data["harmony"][pattern]
-    bar_pattern = for_meter(data["harmony_sparse"] if sparse else table, ctx.form.grid.beats_per_bar)
+    beats_per_bar = ctx.form.grid.beats_per_bar
+    bar_pattern = for_meter(data["harmony_sparse"] if sparse else table, beats_per_bar)
+    intro_pattern = bar_pattern if pattern in data["intro_keeps"] else for_meter(data["harmony_sparse"], beats_per_bar)
+    answer = variant_for(data["harmony_answer"], pattern, beats_per_bar, sparse=sparse)
     low, high = harmony_register(ctx.vocal_range_midi, role, vocal_gender=ctx.vocal_gender)
+    if role == "pad":  # an octave over the comping part (arrange() keeps it off their notes)
+        low, high = low + 12, high + 12
     if ctx.variation % 2 == 1:
         low, high = low + 3, high + 3  # the second take voices a little higher
     base_level = _ROLE_LEVEL.get(role, (0.6, 0))[0]
@@ -54,7 +65,11 @@ def write_harmony(ctx: PartContext, *, role: str, pattern: str, sparse: bool,
     for b in range(len(ctx.form.bars)):
         if bars is not None and b not in bars:
             continue
-        steps = [[0, ctx.form.grid.beats_per_bar, "chord"]] if b == last else bar_pattern
+        steps = _steps(ctx, b, arc=arc, pattern=bar_pattern, intro=intro_pattern, answer=answer)
+        if b == last:
+            steps = [[0, beats_per_bar, "chord"]]
+        if not steps:
+            continue
         for beat, length, what in steps:
             start = ctx.time(b, float(beat))
             end = ctx.time(b, float(beat) + float(length))
@@ -77,6 +92,25 @@ def write_harmony(ctx: PartContext, *, role: str, pattern: str, sparse: bool,
                 for p in _select(voicings[index], what):
                     notes.append(Note(seg_start, seg_end, p, velocity))
     return tuple(notes)
+
+
+def _steps(ctx: PartContext, b: int, *, arc: str, pattern: list, intro: list, answer: list) -> list:
+    """What a part plays in bar b (see write_harmony's `arc`)."""
+    role = ctx.role(b)
+    if arc == "fixed":
+        return pattern
+    if arc == "sustain":
+        return pattern if role.level >= CHORUS else []
+    if role.level == INTRO:
+        return intro
+    if role.stop:
+        return [[0, 1, "chord"]]  # the band drops out after the downbeat
+    if role.turnaround:  # a breath on the phrase's last beat
+        beats = ctx.form.grid.beats_per_bar
+        return varied(pattern, [[beats - 1, 0.5, answer[-1][2]]]) if len(pattern) > 1 else varied(pattern, answer)
+    if role.answer:
+        return varied(pattern, answer)
+    return pattern
 
 
 def voice(chord: Chord, *, previous: tuple[int, ...] | None, low: int, high: int, extensions: bool) -> tuple[int, ...]:

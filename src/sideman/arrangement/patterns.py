@@ -32,3 +32,20 @@ def for_meter(table: dict, beats_per_bar: int):
             if at < beats_per_bar:
                 out.append([at, min(length, beats_per_bar - at), what])
     return out
+
+
+def varied(steps: list, variant: list) -> list:
+    """A bar's steps with `variant` taking over from its first beat: earlier steps are
+    cut short there, later ones give way (a player's answer or turnaround)."""
+    if not variant:
+        return steps
+    cut = min(float(v[0]) for v in variant)
+    kept = [[b, min(float(length), cut - float(b) - 0.05), what] for b, length, what in steps if float(b) < cut - 0.05]
+    return [s for s in kept if s[1] > 0.05] + [list(v) for v in variant]
+
+
+def variant_for(table: dict, pattern: str, beats_per_bar: int, *, sparse: bool) -> list:
+    """The pattern's entry of an answer/turn table ('sparse' for sparse parts, else the
+    pattern's own or 'default'), for this meter."""
+    entry = table.get("sparse" if sparse else pattern) or table["default"]
+    return for_meter(entry, beats_per_bar)

@@ -8,7 +8,8 @@ Negative tags, and what each form means:
 - an instrument ("piano", "saxophone"): that instrument never sounds; its role falls
   back to the genre's alternate instrument, or is dropped.
 - a family word ("guitar", "drums", "strings", "synths", "arpeggiator", "backing
-  vocals"...): every instrument of that family stays silent; "drums" means no drum part.
+  vocals"...): every instrument of that family stays silent; "drums" means no drum part,
+  "strings" every bowed string (the contrabass and the violin too).
 - a genre ("heavy metal"): never chosen as the genre, and its signature never sounds:
   the instruments only its band uses, and the patterns and feel its `signature` names
   (no walking bass without jazz, no skank without reggae).
@@ -79,6 +80,7 @@ class StyleSpec:
     matched_tags: tuple[str, ...] = ()
     unmatched_tags: tuple[str, ...] = ()
     unmatched_negative_tags: tuple[str, ...] = ()
+    tagged_roles: frozenset[str] = frozenset()  # roles whose instrument the tags named (both takes keep it)
 
     def part(self, role: str) -> PartChoice | None:
         return next((p for p in self.parts if p.role == role), None)
@@ -203,6 +205,10 @@ def style_from_tags(tags: str, negative_tags: str = "", *, style_weight: float =
     alternates = {role: _choice(role, inst) for role, inst in g.get("alternates", {}).items()}
     for colour in g.get("colour", ()):
         parts.setdefault(colour["role"], _choice(colour["role"], colour["instrument"], colour["pattern"]))
+    for role, pattern in g.get("part_patterns", {}).items():  # a part the genre plays its own way
+        if role in parts:
+            parts[role] = _choice(role, parts[role].instrument, pattern)
+    tagged_roles: set[str] = set()
 
     # instruments named in the tags join the band (or take their role's seat)
     for _, kind, name in found:
@@ -216,6 +222,7 @@ def style_from_tags(tags: str, negative_tags: str = "", *, style_weight: float =
             alternates.setdefault(role, parts[role])  # the genre's own becomes the alternate
         pattern = _default_colour_pattern(role)
         parts[role] = _choice(role, name, parts[role].pattern if role in parts else pattern)
+        tagged_roles.add(role)
 
     # negative tags remove instruments (falling back to the alternate) and whole roles
     for role in list(parts):
@@ -267,6 +274,7 @@ def style_from_tags(tags: str, negative_tags: str = "", *, style_weight: float =
         matched_tags=tuple(tag for tag, _, _ in found),
         unmatched_tags=tuple(unmatched),
         unmatched_negative_tags=tuple(negative_unmatched),
+        tagged_roles=frozenset(r for r in tagged_roles if r in parts and parts[r].instrument not in excluded_instruments),
     )
 
 
@@ -295,7 +303,8 @@ def _parse_negative(text: str) -> tuple[list[tuple[str, str, str]], list[str]]:
             out.extend(
                 ("instrument", name, tag)
                 for name, entry in vocabulary()["instruments"].items()
-                if entry["role"] == role
+                # "strings" also means every bowed string, whatever its role (contrabass, violin)
+                if entry["role"] == role or (role == "strings" and entry.get("bowed"))
             )
             continue
         if len(words) >= 2 and words[0] in _DENSITY_WORDS:
