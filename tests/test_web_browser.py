@@ -239,3 +239,97 @@ def _wait_ready(base: str, process: subprocess.Popen, log_path: Path) -> None:
     pytest.fail(f"sideman serve did not answer in {SERVER_START_SECONDS} s:\n{log_path.read_text()[-2000:]}")
 
 
+
+
+def _manifest(server: Server, task_id: str) -> dict:
+    import json
+
+    return json.loads((server.data_dir / "results" / task_id / "manifest.json").read_text())
+
+
+def test_the_singer_corrects_tempo_and_a_chord_and_plays_it_again(browser, server: Server, tmp_path: Path) -> None:
+    take = write_audio(tmp_path / "hum.wav", sung_melody(bars=4).samples)
+    page = browser.new_page(viewport={"width": 1000, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(server.base + "/")
+    page.set_input_files("#file", str(take))
+    page.locator("#tags-suggestions button.suggestion", has_text="+ pop").first.click()
+    page.locator("#more summary").click()
+    page.select_option("#variations", "1")
+    page.click("#submit")
+    page.wait_for_selector("body[data-results]", timeout=RESULT_TIMEOUT_MS)
+    assert page.locator("#error").is_hidden(), page.locator("#error").text_content()
+    first_task = page.evaluate("document.body.dataset.taskId")
+
+    # what was heard is shown, and editable
+    page.wait_for_selector("#heard:not([hidden])")
+    heard = page.locator("#heard-text").text_content()
+    assert heard.startswith("We heard ") and " bpm in " in heard, heard
+    chart = page.locator("#fix-chords").input_value()
+    assert "|" in chart and "Bar 1 is where the voice comes in" in chart
+    page.fill("#fix-tempo", "120")
+    # change the chord of bar 2 to B minor
+    lines = chart.splitlines()
+    rows = [i for i, line in enumerate(lines) if "|" in line]
+    row = next(i for i in rows if lines[i].split("|")[0].strip() in ("1", "-1", "0"))
+    number = int(lines[row].split("|")[0])
+    cells = lines[row].split("|")
+    cells[1 + (2 - number)] = " Bm "
+    lines[row] = "|".join(cells)
+    page.fill("#fix-chords", "\n".join(lines))
+    with page.expect_response(lambda r: r.url.endswith("/api/generate/rerender")) as rerender:
+        page.click("#again")
+    assert rerender.value.status == 200, rerender.value.text()
+    sent = rerender.value.request.post_data_json
+    assert sent["task_id"] == first_task and sent["input"]["bpm"] == 120 and "Bm" in sent["input"]["chords"]
+    page.wait_for_function(f"() => document.body.dataset.results && document.body.dataset.taskId !== '{first_task}'",
+                           timeout=RESULT_TIMEOUT_MS)
+    assert page.locator("#error").is_hidden(), page.locator("#error").text_content()
+    again = page.evaluate("document.body.dataset.taskId")
+
+    manifest = _manifest(server, again)
+    take1 = manifest["variations"][0]
+    assert abs(take1["tempo_bpm"] - 120) < 0.5
+    assert "B:min" in [c["label"] for c in take1["chords"]]
+    assert manifest["overrides"]["tempo_bpm"] == 120
+    assert manifest["timings_seconds"]["analysis"] < 0.2  # not listened to again
+    assert "120 bpm" in page.locator("#heard-text").text_content()
+    assert "120 bpm" in page.locator("article.variation .meta").first.text_content()
+    assert not errors, errors
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "web-play-again.png"), full_page=True)
+    page.close()
+
+
+def test_recording_to_a_click_carries_its_tempo_and_grid(playwright, server: Server) -> None:
+    browser = playwright.chromium.launch(
+        executable_path=str(CHROMIUM),
+        args=[*CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+              "--autoplay-policy=no-user-gesture-required"],
+    )
+    try:
+        page = browser.new_page()
+        page.goto(server.base + "/")
+        page.check("#click-on")
+        page.fill("#click-tempo", "120")
+        page.select_option("#click-meter", "3/4")
+        page.select_option("#click-count-in", "1")
+        page.click("#record")
+        page.wait_for_selector("#record.recording", timeout=5_000)
+        page.wait_for_timeout(3000)
+        page.click("#record")
+        page.wait_for_selector("#take:not([hidden])", timeout=5_000)
+        assert "to a click at 120 bpm in 3/4" in page.locator("#take-name").text_content()
+        recording = page.evaluate("window.sidemanRecording")
+        # the metronome counted in and kept going; only the microphone was recorded
+        assert recording["click"]["clicks"] >= 4, recording
+        assert len(recording["recordedTracks"]) == 1, recording
+        page.locator("#tags-suggestions button.suggestion").first.click()
+        with page.expect_request(lambda r: r.url.endswith("/api/generate/submit")) as submitted:
+            page.click("#submit")
+        sent = submitted.value.post_data_json["input"]
+        assert sent["bpm"] == 120 and sent["meter"] == "3/4"
+        assert 0.2 <= sent["first_downbeat_seconds"] < 1.0, sent
+    finally:
+        browser.close()

@@ -12,6 +12,10 @@
   const MAX_RECORD_SECONDS = 8 * 60;
 
   let chosenFile = null;
+  // a take recorded to the click carries its tempo and grid (sideman's override fields)
+  let takeOverrides = null;
+  // the finished task the "play it again" panel corrects
+  let lastTaskId = null;
 
   // ---- the API key: written into the page on loopback, asked for otherwise ----------
 
@@ -71,8 +75,9 @@
 
   // ---- the take: choose, drop or record ----------------------------------------------
 
-  function useFile(file, label) {
+  function useFile(file, label, overrides) {
     chosenFile = file;
+    takeOverrides = overrides || null;
     const take = $("take");
     take.hidden = !file;
     if (!file) { return; }
@@ -123,20 +128,27 @@
     }
     const type = ["audio/webm;codecs=opus", "audio/ogg;codecs=opus", "audio/mp4", "audio/webm"]
       .find((t) => MediaRecorder.isTypeSupported(t)) || "";
+    // only the microphone is recorded: the click goes to the speakers/headphones alone
     recorder = new MediaRecorder(stream, type ? { mimeType: type } : {});
     const chunks = [];
     const started = Date.now();
+    const click = $("click-on").checked ? startClick() : null;
+    window.sidemanRecording = { recordedTracks: stream.getAudioTracks().map((t) => t.label), click: null };
     recorder.addEventListener("dataavailable", (event) => { if (event.data.size) { chunks.push(event.data); } });
+    recorder.addEventListener("start", () => { if (click) { click.begin(); } });
     recorder.addEventListener("stop", () => {
       clearInterval(recordTimer);
       stream.getTracks().forEach((track) => track.stop());
+      const grid = click ? click.stop() : null;
       $("record").textContent = "● Record again";
       $("record").classList.remove("recording");
       const mime = (recorder.mimeType || type || "audio/webm").split(";")[0];
       const extension = { "audio/ogg": "ogg", "audio/mp4": "m4a" }[mime] || "webm";
       const stamp = new Date().toISOString().slice(0, 16).replace(/[-:T]/g, "");
       const file = new File(chunks, "recording-" + stamp + "." + extension, { type: mime });
-      useFile(file, "Recorded take, " + clock((Date.now() - started) / 1000));
+      const label = "Recorded take, " + clock((Date.now() - started) / 1000) +
+        (grid ? " — to a click at " + grid.bpm + " bpm in " + grid.meter : "");
+      useFile(file, label, grid);
     });
     recorder.start(1000);
     $("record").textContent = "■ Stop recording";
@@ -151,6 +163,69 @@
   }
 
   $("record").addEventListener("click", toggleRecording);
+
+  // ---- the click: a count-in and a metronome, WebAudio to the output only -------------
+  //
+  // The first click of the count-in is a downbeat, `anchor` seconds after the recording
+  // started (its scheduling lead plus the output latency, which the singer hears late),
+  // so the take carries bpm, meter and first_downbeat_seconds: a metronomic grid the band
+  // locks to exactly.
+
+  const CLICK_LEAD_SECONDS = 0.25;
+
+  function startClick() {
+    const bpm = Math.min(300, Math.max(30, Number($("click-tempo").value) || 90));
+    const meter = $("click-meter").value;
+    const beatsPerBar = { "2/4": 2, "3/4": 3, "4/4": 4, "6/8": 2 }[meter] || 4;
+    const countIn = Number($("click-count-in").value) || 1;
+    const Context = window.AudioContext || window.webkitAudioContext;
+    const context = new Context();
+    const period = 60 / bpm;
+    let timer = null;
+    let beat = 0;
+    let firstAt = 0;
+    let beganAt = 0;
+    const state = { clicks: 0, countIn: countIn * beatsPerBar };
+
+    function tick(at, strong, counting) {
+      const osc = context.createOscillator();
+      const gain = context.createGain();
+      osc.frequency.value = strong ? 1760 : 1175;
+      gain.gain.setValueAtTime(counting ? 0.5 : 0.3, at);
+      gain.gain.exponentialRampToValueAtTime(0.001, at + 0.05);
+      osc.connect(gain).connect(context.destination);
+      osc.start(at);
+      osc.stop(at + 0.06);
+      state.clicks += 1;
+    }
+
+    function schedule() {
+      // a quarter second of clicks ahead, as the audio clock runs
+      while (firstAt + beat * period < context.currentTime + 0.25) {
+        tick(firstAt + beat * period, beat % beatsPerBar === 0, beat < state.countIn);
+        beat += 1;
+        if (beat === state.countIn) { $("record-time").classList.add("singing"); }
+      }
+    }
+
+    return {
+      begin() {
+        context.resume();
+        beganAt = context.currentTime;
+        firstAt = beganAt + CLICK_LEAD_SECONDS;
+        schedule();
+        timer = setInterval(schedule, 50);
+        window.sidemanRecording.click = state;
+      },
+      stop() {
+        clearInterval(timer);
+        const latency = (context.outputLatency || 0) + (context.baseLatency || 0);
+        context.close();
+        const anchor = Math.max(0, firstAt - beganAt + latency);
+        return { bpm, meter, first_downbeat_seconds: Number(anchor.toFixed(3)) };
+      },
+    };
+  }
 
   // ---- tag chips with suggestions from the vocabulary --------------------------------
 
@@ -303,6 +378,7 @@
     };
     const gender = document.querySelector("input[name=gender]:checked").value;
     if (gender) { input.vocal_gender = gender; }
+    if (takeOverrides) { Object.assign(input, takeOverrides); }
     return { model: "add-instrumental", input };
   }
 
@@ -314,6 +390,7 @@
     if (!apiKey()) { showError("Enter an API key."); $("key").focus(); return; }
     if (!config.apiKey) { localStorage.setItem(KEY_STORAGE, apiKey()); }
     $("results").replaceChildren();
+    $("heard").hidden = true;
     $("brief").hidden = true;
     $("brief-text").replaceChildren();
     $("submit").disabled = true;
@@ -328,26 +405,7 @@
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify(requestBody(upload.data.file_url)),
       });
-      const taskId = submitted.data.task_id;
-      const takes = Number($("variations").value);
-      document.body.dataset.taskId = taskId;
-      for (;;) {
-        const status = (await api("/api/generate/status/" + encodeURIComponent(taskId))).data;
-        showBrief(status.prompts);
-        if (status.status === "finished") { break; }
-        if (status.status === "failed") { throw new Error(status.error_message || "The task failed."); }
-        if (status.status === "not_started") {
-          setStage("queue", status.progress);
-        } else {
-          const stage = STAGE_OF[status.stage] || "listen";
-          setStage(stage, status.progress, playingText(status.stage, takes));
-        }
-        await sleep(POLL_MS);
-      }
-      const detail = (await api("/api/generate/detail/music?task_id=" + encodeURIComponent(taskId))).data;
-      showBrief(detail.prompts);
-      setStage("complete", 100);
-      showResults(detail.files);
+      await follow(submitted.data.task_id, Number($("variations").value));
     } catch (error) {
       showError(error.message);
       $("progress").hidden = true;
@@ -355,6 +413,97 @@
       $("submit").disabled = false;
     }
   }
+
+  // a task from its submit to its players and the "we heard" panel
+  async function follow(taskId, takes) {
+    document.body.dataset.taskId = taskId;
+    delete document.body.dataset.results;
+    for (;;) {
+      const status = (await api("/api/generate/status/" + encodeURIComponent(taskId))).data;
+      showBrief(status.prompts);
+      if (status.status === "finished") { break; }
+      if (status.status === "failed") { throw new Error(status.error_message || "The task failed."); }
+      if (status.status === "not_started") {
+        setStage("queue", status.progress);
+      } else {
+        const stage = STAGE_OF[status.stage] || "listen";
+        setStage(stage, status.progress, playingText(status.stage, takes));
+      }
+      await sleep(POLL_MS);
+    }
+    const detail = (await api("/api/generate/detail/music?task_id=" + encodeURIComponent(taskId))).data;
+    showBrief(detail.prompts);
+    setStage("complete", 100);
+    await showHeard(taskId, detail.files[0]);
+    showResults(detail.files);
+  }
+
+  // ---- "We heard ...": the analysis, editable, and play it again ---------------------
+
+  const TONICS = ["C", "C#", "Db", "D", "Eb", "E", "F", "F#", "Gb", "G", "Ab", "A", "Bb", "B"];
+  TONICS.forEach((tonic) => ["major", "minor"].forEach((mode) => {
+    $("fix-key").append(element("option", { value: tonic + " " + mode }, pretty(tonic + " " + mode)));
+  }));
+  const heardAs = { bpm: null, meter: null, key: null, chords: null };
+
+  function pretty(text) {
+    return String(text || "").replace(/([A-G])b/g, "$1♭").replace(/([A-G])#/g, "$1♯");
+  }
+
+  async function showHeard(taskId, item) {
+    if (!item) { return; }
+    lastTaskId = taskId;
+    const bpm = item.bpm ? Math.round(item.bpm * 10) / 10 : null;
+    $("heard-text").textContent = "We heard " + (bpm ? Math.round(bpm) + " bpm" : "a free tempo") +
+      (item.meter ? " in " + item.meter : "") + (item.key ? ", " + pretty(item.key) : "");
+    $("fix-tempo").value = bpm || "";
+    $("fix-meter").value = item.meter || "4/4";
+    if (item.key && !Array.from($("fix-key").options).some((o) => o.value === item.key)) {
+      $("fix-key").append(element("option", { value: item.key }, pretty(item.key)));
+    }
+    $("fix-key").value = item.key || "C major";
+    let sheet = "";
+    if (item.lead_sheet_url) {
+      try {
+        const response = await fetch(local(item.lead_sheet_url));
+        if (response.ok) { sheet = await response.text(); }
+      } catch (_e) { sheet = ""; }
+    }
+    $("fix-chords").value = sheet;
+    Object.assign(heardAs, { bpm: $("fix-tempo").value, meter: $("fix-meter").value, key: $("fix-key").value,
+      chords: sheet });
+    $("heard").hidden = false;
+  }
+
+  async function playAgain() {
+    showError("");
+    if (!lastTaskId) { return; }
+    const input = { variations: Number($("fix-variations").value) };
+    if ($("fix-tempo").value && $("fix-tempo").value !== heardAs.bpm) { input.bpm = Number($("fix-tempo").value); }
+    if ($("fix-meter").value !== heardAs.meter) { input.meter = $("fix-meter").value; }
+    if ($("fix-key").value !== heardAs.key) { input.key = $("fix-key").value; }
+    if ($("fix-chords").value.trim() && $("fix-chords").value !== heardAs.chords) { input.chords = $("fix-chords").value; }
+    $("again").disabled = true;
+    $("submit").disabled = true;
+    try {
+      setStage("queue", 1, "Playing it again…");
+      const submitted = await api("/api/generate/rerender", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ task_id: lastTaskId, input }),
+      });
+      $("brief").hidden = true;
+      $("brief-text").replaceChildren();
+      await follow(submitted.data.task_id, input.variations);
+    } catch (error) {
+      showError(error.message);
+    } finally {
+      $("again").disabled = false;
+      $("submit").disabled = false;
+    }
+  }
+
+  $("again").addEventListener("click", playAgain);
 
   $("form").addEventListener("submit", run);
 
