@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sideman.errors import SilentAudio, TooLong, TooShort
+from sideman.errors import InvalidInput, SilentAudio, TooLong, TooShort
 from sideman.ingest.decode import Audio
 
 
@@ -30,12 +30,34 @@ def validate(
     max_duration_seconds: float,
     silence_threshold_dbfs: float,
 ) -> None:
-    """Raise TooShort, TooLong or SilentAudio (each carrying the measured value)."""
+    """Raise TooShort, TooLong or SilentAudio (each carrying the measured value), or
+    InvalidInput for audio that is only a constant (DC) offset."""
     duration = audio.duration_seconds
     if duration < min_duration_seconds:
         raise TooShort(duration_seconds=duration, minimum_seconds=min_duration_seconds)
     if duration > max_duration_seconds:
         raise TooLong(duration_seconds=duration, maximum_seconds=max_duration_seconds)
     level = level_dbfs(audio.samples, sample_rate_hz=audio.sample_rate_hz)
+    if not np.isfinite(level):  # decode() refuses NaN samples; this guards other doors
+        raise InvalidInput("the audio holds samples that are not numbers (NaN or infinity)")
     if level < silence_threshold_dbfs:
         raise SilentAudio(level_dbfs=level, threshold_dbfs=silence_threshold_dbfs)
+    sound = level_dbfs(_without_dc(audio.samples, sample_rate_hz=audio.sample_rate_hz),
+                       sample_rate_hz=audio.sample_rate_hz)
+    if sound < silence_threshold_dbfs:
+        raise InvalidInput(
+            f"the audio is a constant offset (DC at {level:.1f} dBFS) with no sound on it: "
+            f"what moves is at {sound:.1f} dBFS, below the {silence_threshold_dbfs:.0f} dBFS "
+            "threshold"
+        )
+
+
+def _without_dc(samples: np.ndarray, *, sample_rate_hz: int) -> np.ndarray:
+    """`samples` less their mean over each 400 ms window (the windows level_dbfs judges),
+    so a constant offset does not count as sound."""
+    window = max(1, int(0.4 * sample_rate_hz))
+    n = len(samples) // window
+    if n == 0:
+        return samples - np.mean(samples) if len(samples) else samples
+    frames = samples[: n * window].reshape(n, window).astype(np.float64)
+    return (frames - frames.mean(axis=1, keepdims=True)).reshape(-1)

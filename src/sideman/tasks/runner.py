@@ -331,13 +331,22 @@ class TaskRunner:
 
 
 def public_manifest(manifest: dict | None) -> dict | None:
-    """`manifest` as clients may see it: the SoundFont by name and license, not by its
-    path on the server."""
-    if not manifest or not isinstance(manifest.get("soundfont"), dict) \
-            or "path" not in manifest["soundfont"]:
+    """`manifest` as clients may see it: every `path` that is a location on the server
+    (the SoundFont's and its drum kits') left out; fonts keep their name and license.
+    Returns `manifest` itself when there is nothing to leave out."""
+    if not manifest:
         return manifest
-    font = {k: v for k, v in manifest["soundfont"].items() if k != "path"}
-    return {**manifest, "soundfont": font}
+    cleaned = _without_server_paths(manifest)
+    return manifest if cleaned == manifest else cleaned
+
+
+def _without_server_paths(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _without_server_paths(v) for k, v in value.items()
+                if not (k == "path" and isinstance(v, str) and PurePosixPath(v).is_absolute())}
+    if isinstance(value, list):
+        return [_without_server_paths(v) for v in value]
+    return value
 
 
 def _rewrite_manifest(out_dir: Path, manifest: dict) -> None:
@@ -349,7 +358,7 @@ def _rewrite_manifest(out_dir: Path, manifest: dict) -> None:
     except (OSError, ValueError):
         return
     cleaned = public_manifest(written)
-    if cleaned is not written:
+    if cleaned is not written:  # only when a server path was there
         target.write_text(json.dumps(cleaned, indent=2), encoding="utf-8")
 
 

@@ -95,6 +95,12 @@ def _owned_task(task_id: str, *, caller: Caller, services: Services) -> Task:
     return task
 
 
+def check_callback_url(url: str, *, services: Services, what: str = "callback_url") -> None:
+    """422 for a callback_url that is not http(s), has a bad port or names a private
+    address literally (names are checked again when each callback connects)."""
+    _check_literal(url, what=what, services=services)
+
+
 def _check_literal(url: str, *, what: str, services: Services) -> None:
     try:
         check_url_literal(url, allow_private=services.settings.allow_private_urls, what=what)

@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 
 from sideman.api import responses as R
+from sideman.api.admission import admit
 from sideman.api.deps import BaseUrlDep, SubmitterDep, ServicesDep
 from sideman.api.errors import ApiError
 from sideman.api.responses import documented
-from sideman.api.routes.generate import owned_task, router
+from sideman.api.routes.generate import check_callback_url, owned_task, router
 from sideman.api.schemas import RerenderBody
 from sideman.tasks.db import TaskStatus
 from sideman.tasks.views import time_text
@@ -42,6 +43,9 @@ def rerender(body: RerenderBody, caller: SubmitterDep, services: ServicesDep, ba
         raise ApiError(422, f"task_id: task {earlier.id} kept no analysis to play again from (its results are "
                             "gone, or it was made before sideman kept one); submit the recording again",
                        param="task_id")
+    if body.callback_url:  # a private or malformed callback_url: 422 now, not a lost callback later
+        check_callback_url(body.callback_url, services=services)
+    admit(services, caller)  # 507 while the disk is short of space or the key's quota is used up
     fields = rerender_fields(earlier.request.get("input", {}), body.input.model_dump(exclude_none=True),
                              seed=manifest.get("seed"))
     stored: dict = {"input": fields, "callback_url": body.callback_url or earlier.request.get("callback_url"),
