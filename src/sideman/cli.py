@@ -62,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     except SidemanError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except OSError as error:  # a missing file, a full disk: say so, no traceback
+        print(f"error: {error.strerror or error}"
+              f"{f': {error.filename}' if error.filename else ''}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -197,6 +197,8 @@ def _open_failure(path: Path | str, error: BaseException) -> str:
     """Why a file does not open, in words: cut short, damaged, or not audio at all."""
     from sideman.ingest.fetch import sniff_audio
 
+    if isinstance(error, FileNotFoundError):
+        return f"there is no file {Path(path).name!r}"
     size, head = _size_and_head(path)
     kind = sniff_audio(head)
     name = kind.split("/")[-1].upper() if kind else None
