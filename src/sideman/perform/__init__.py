@@ -36,7 +36,7 @@ import numpy as np
 from sideman.errors import InvalidField
 from sideman.music.model import EXPRESSION, SUSTAIN_PEDAL, ControlChange, Note, Score, Track
 
-__all__ = ["Feel", "feel", "perform", "perform_arrangement"]
+__all__ = ["Feel", "featured_role", "feel", "perform", "perform_arrangement"]
 
 #: notes whose onsets lie closer than this are one stroke (a chord)
 _CHORD_TOLERANCE_SECONDS = 0.012
@@ -112,8 +112,25 @@ def perform_arrangement(arrangement, *, model: str):
     """The arrangement with its score performed (see `perform`); the generator is seeded
     from the arrangement's seed and variation, so a take always plays the same."""
     rng = np.random.default_rng([int(arrangement.seed) & 0x7FFFFFFF, int(arrangement.variation), 0x5E1F])
-    score = perform(arrangement.score, model=model, genre=arrangement.style.genre, rng=rng)
+    style = arrangement.style
+    score = perform(arrangement.score, model=model, genre=style.genre, rng=rng)
+    score = replace(score, featured_role=featured_role(score, style.matched_tags), genre=style.genre,
+                    stereo_width=float(_data()["stereo_width"][model]))
     return replace(arrangement, score=score)
+
+
+def featured_role(score: Score, matched_tags: tuple[str, ...]) -> str | None:
+    """The role of the first tagged instrument the band plays (the one the mix
+    features); without one, the part that carries the harmony (guitar, else keys)."""
+    from sideman.style import vocabulary
+
+    instruments = vocabulary()["instruments"]
+    roles = {t.role for t in score.tracks if t.notes}
+    for tag in matched_tags:
+        role = instruments.get(tag, {}).get("role")
+        if role in roles:
+            return role
+    return next((r for r in ("guitar", "keys", "strings", "brass", "pad", "arp") if r in roles), None)
 
 
 def perform(score: Score, *, model: str, genre: str, rng: np.random.Generator) -> Score:

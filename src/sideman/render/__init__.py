@@ -1,5 +1,5 @@
-"""Render: a Score -> stems (SoundFont synthesis) -> mix (gain, pan, reverb, bus
-compression, ducking under the voice) -> masters (loudness target, true-peak ceiling)
+"""Render: a Score -> stems (SoundFont synthesis) -> mix (loudness targets, filters,
+width, pan, a room, bus compression, ducking and a produced voice) -> masters (loudness target, true-peak ceiling)
 -> files (WAV, MP3).
 
 `render_variation` runs the whole stage for one arrangement; the steps are public for
@@ -69,6 +69,8 @@ class RenderedVariation:
     instrumental: the mastered accompaniment; song: the mastered voice + accompaniment.
     *_loudness_lufs: integrated loudness (BS.1770) of the masters; *_true_peak_dbtp:
         their 4x-oversampled true peaks.
+    vocal_to_band_db: the produced voice over the band in sung windows (None without a
+        voice, or for a long input, where it is not measured).
     """
 
     sample_rate_hz: int
@@ -81,6 +83,7 @@ class RenderedVariation:
     song_loudness_lufs: float
     song_true_peak_dbtp: float
     soundfont: SoundFont
+    vocal_to_band_db: float | None = None
 
 
 def render_variation(
@@ -196,6 +199,10 @@ def mix_variation(
         voice_offset_samples=round(-origin_seconds * sample_rate_hz),
         duck_depth_db=duck_depth_db,
         reverb_room_size=score.reverb_room_size,
+        featured_role=score.featured_role,
+        genre=score.genre,
+        stereo_width=score.stereo_width,
+        tempo_bpm=score.grid.tempo_bpm,
     )
 
 
@@ -240,6 +247,7 @@ def assemble(
         song_loudness_lufs=song.loudness_lufs,
         song_true_peak_dbtp=song.true_peak_dbtp,
         soundfont=soundfont,
+        vocal_to_band_db=mixed.vocal_to_band_db,
     )
 
 

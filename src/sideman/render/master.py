@@ -44,8 +44,10 @@ _LIMITER_RELEASE_MS = 80.0
 _LIMITER_LOOKAHEAD_MS = 5.0
 #: a true peak closer than this to the ceiling is trimmed under it (float32 rounding)
 _TRIM_MARGIN_DB = 0.1
-#: a second gain + limit pass when the limiter moved loudness more than this
+#: another gain + limit pass when the limiter moved loudness more than this, up to
+#: _PASSES passes in all
 _LOUDNESS_TOLERANCE_LU = 0.3
+_PASSES = 3
 #: BS.1770 gating: 400 ms blocks stepped by 100 ms, absolute gate, relative gate
 _HOP_SECONDS = 0.1
 _HOPS_PER_BLOCK = 4
@@ -128,9 +130,14 @@ def master(
             stereo, loudness, measure_true_peak_dbtp(stereo, sample_rate_hz=sample_rate_hz)
         )
     peak = -math.inf
-    for attempt in range(2):
+    margin_db = _LIMITER_MARGIN_DB
+    for attempt in range(_PASSES):
         _scale(stereo, target_loudness_lufs - loudness)
-        peak = _limit(stereo, sample_rate_hz=sample_rate_hz, ceiling_dbtp=true_peak_ceiling_dbtp)
+        peak, trimmed_db = _limit(stereo, sample_rate_hz=sample_rate_hz, ceiling_dbtp=true_peak_ceiling_dbtp,
+                                  margin_db=margin_db)
+        # bright transients overshoot between samples: the next pass limits that much lower
+        # instead of trimming the whole master down again (which kept it under its target)
+        margin_db += trimmed_db
         loudness = measure_loudness_lufs(stereo, sample_rate_hz=sample_rate_hz)
         moved = target_loudness_lufs - loudness
         logger.debug("master pass %d: %.2f LUFS (%.2f LU off target)", attempt, loudness, moved)
@@ -294,12 +301,13 @@ def _interpolator() -> tuple[np.ndarray, float]:
     return matrix.astype(np.float32), max(bound, 1.0)
 
 
-def _limit(audio: np.ndarray, *, sample_rate_hz: int, ceiling_dbtp: float) -> float:
-    """Look-ahead brickwall limiting to the ceiling, in place and in blocks, then a
-    static trim if the measured true peak still passes the ceiling. Clips to [-1, 1].
-    Returns the true peak, dBTP."""
+def _limit(audio: np.ndarray, *, sample_rate_hz: int, ceiling_dbtp: float,
+           margin_db: float = _LIMITER_MARGIN_DB) -> tuple[float, float]:
+    """Look-ahead brickwall limiting to `margin_db` under the ceiling (sample peaks), in
+    place and in blocks, then a static trim if the measured true peak still passes the
+    ceiling. Clips to [-1, 1]. Returns (the true peak, dBTP; the trim, dB >= 0)."""
     limiter = pedalboard.BrickwallLimiter(
-        ceiling_db=ceiling_dbtp - _LIMITER_MARGIN_DB,
+        ceiling_db=ceiling_dbtp - margin_db,
         release_ms=_LIMITER_RELEASE_MS,
         lookahead_ms=_LIMITER_LOOKAHEAD_MS,
         true_peak=False,
@@ -315,13 +323,14 @@ def _limit(audio: np.ndarray, *, sample_rate_hz: int, ceiling_dbtp: float) -> fl
         out = limiter.process(np.zeros((2, 4096), np.float32), rate, reset=False)
         written = _put(audio, out, written)
     peak = measure_true_peak_dbtp(audio, sample_rate_hz=sample_rate_hz)
+    trim_db = 0.0
     if peak > ceiling_dbtp - _TRIM_MARGIN_DB:
         trim_db = ceiling_dbtp - _TRIM_MARGIN_DB - peak
         logger.debug("limiter overshot by %.2f dB; trimmed", -trim_db)
         _scale(audio, trim_db)
         peak += trim_db
     np.clip(audio, -1.0, 1.0, out=audio)
-    return peak
+    return peak, -trim_db
 
 
 def _put(audio: np.ndarray, planar: np.ndarray, written: int) -> int:

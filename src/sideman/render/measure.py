@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sideman.errors import InvalidField
-from sideman.render.master import measure_loudness_lufs
+from sideman.render.master import k_weighted_hop_power, measure_loudness_lufs
 
 __all__ = [
     "LOW_BAND_HZ",
@@ -39,7 +39,8 @@ LOW_BAND_HZ = (60.0, 250.0)
 PRESENCE_BAND_HZ = (2000.0, 6000.0)
 #: sung windows: the voice within this many dB of its loud (90th percentile) level
 SUNG_WITHIN_DB = 15.0
-_WINDOW_SECONDS = 0.4
+#: sung windows are four of the loudness meter's 100 ms hops
+_HOPS_PER_WINDOW = 4
 #: the roles whose loudness spread is read, besides the featured one
 _CORE_ROLES = ("drums", "bass")
 #: frames of the spectrum estimate (Welch-like, averaged power)
@@ -175,18 +176,21 @@ def side_to_mid_db(audio: np.ndarray) -> float:
 
 
 def vocal_to_band_db(voice: np.ndarray, band: np.ndarray, *, sample_rate_hz: int) -> float:
-    """Median over sung 400 ms windows of the voice's RMS level minus the band's, dB
-    (both read as mono mid). nan when the voice never sings."""
+    """Median over sung 400 ms windows of the voice's K-weighted level minus the band's
+    (both read as mono mid), dB: a loudness difference, as the ear weighs it, not a
+    power one that the bass would rule. nan when the voice never sings."""
     v, b = _mono(voice), _mono(band)
     n = min(len(v), len(b))
-    hop = max(1, round(_WINDOW_SECONDS * sample_rate_hz))
-    frames = n // hop
+    v_power = k_weighted_hop_power(v[:n], sample_rate_hz=sample_rate_hz)
+    b_power = k_weighted_hop_power(b[:n], sample_rate_hz=sample_rate_hz)
+    frames = len(v_power) // _HOPS_PER_WINDOW
     if frames == 0:
         return math.nan
-    v_db = 10 * np.log10(np.mean(v[: frames * hop].reshape(frames, hop) ** 2, axis=1) + 1e-12)
-    b_db = 10 * np.log10(np.mean(b[: frames * hop].reshape(frames, hop) ** 2, axis=1) + 1e-12)
+    cut = frames * _HOPS_PER_WINDOW
+    v_db = 10 * np.log10(v_power[:cut].reshape(frames, -1).sum(axis=1) + 1e-12)
+    b_db = 10 * np.log10(b_power[:cut].reshape(frames, -1).sum(axis=1) + 1e-12)
     loud = float(np.percentile(v_db, 90))
-    sung = (v_db > loud - SUNG_WITHIN_DB) & (v_db > -80.0) & (b_db > -90.0)
+    sung = (v_db > loud - SUNG_WITHIN_DB) & (b_db > loud - 60.0)
     if not np.any(sung):
         return math.nan
     return float(np.median(v_db[sung] - b_db[sung]))

@@ -1,47 +1,66 @@
-"""Stems -> the instrumental bus and the song: gain, pan, a shared reverb, a light bus
-compressor, the balance against the voice, and gentle ducking under the voice.
+"""Stems -> the instrumental bus and the song: each stem set to its role's loudness
+target (the tagged instrument featured), high-passed, widened and panned; a sidechain
+pump where the genre wants one; a shared room (convolution); a light bus compressor;
+and the song: the band ducked and its 2-5 kHz dipped under the voice, and the voice
+produced (`sideman.render.vocal`: high-pass, de-esser, compressor, level ride, room and
+delay sends).
 
 Signal flow (all stereo, float32)::
 
-    stem ─ gain_db, pan ─┬────────────────────────────────────┐
-                         └─ send ─► reverb bus ─► "reverb" stem ┴─► bus compressor ─► balance
-    instrumental_premaster = Σ stems (the reverb return is a stem)      (× headroom trim)
-    song_premaster = voice (mono, both channels) + Σ stems × duck gain   (× headroom trim)
+    stem ─ high-pass ─ loudness target ─ width ─ pan ─ (sidechain) ─┬──────────────────────┐
+                                                     └─ send ─► room ─► "reverb" stem ─┴─► bus compressor ─► balance
+    instrumental_premaster = Σ stems (the room's return is a stem)           (× headroom trim)
+    song_premaster = produced voice + its sends + Σ stems × duck × dip     (× headroom trim)
 
-One reverb for the whole band, as on a console: the sends are summed into one bus and
-its return is delivered as its own stem (``stems/reverb.wav``), the way studios print
-an effects return, instead of running one reverb per stem (4-6x the work). Linear
-steps commute with the sum, and the compressor's and the duck's gains are computed
-once (from the bus, from the voice) and applied to every stem, so the processed stems
-add up to the instrumental exactly. The instrumental is not ducked: it is for singing
-over. Everything runs in float32, in place where the caller allows it.
+Loudness targets (``mix.json``): each role's integrated loudness relative to the
+featured instrument (`Score.featured_role`), moved by the genre (`Score.genre`): so the
+drums, the bass and the tagged instrument sit within a few LU of each other with the
+tagged one on top, whatever the font's presets' own levels. The track's `gain_db` is
+used only for a stem too quiet to measure.
+
+One room for the whole band, as on a console: the sends are summed into one bus,
+convolved with a synthesized stereo response (`sideman.render.room`), and the return
+is delivered as its own stem (``stems/reverb.wav``), the way studios print an effects
+return. Linear steps commute with the sum, and the compressor's and the duck's gains
+are computed once (from the bus, from the voice) and applied to every stem, so the
+processed stems add up to the instrumental exactly. The instrumental is not ducked and
+never hears the voice: it is for singing over. Everything runs in float32, in place
+where the caller allows it.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
 
 import numpy as np
-import pedalboard
 
 from sideman.errors import InvalidField
 from sideman.music.model import Track
-from sideman.render.master import measure_loudness_lufs
+from sideman.render.filters import (
+    apply_sos_in_place,
+    bandpass_sos,
+    highpass_sos,
+    lowpass_sos,
+    parallel_band_in_place,
+)
+from sideman.render.master import _gated_loudness, k_weighted_hop_power, measure_loudness_lufs
+from sideman.render.measure import vocal_to_band_db as _vocal_to_band_db
+from sideman.render.room import room_in_place
 from sideman.render.spool import SpooledAudio
+from sideman.render.vocal import add_vocal_sends, ride_gain_db, vocal_chain_in_place
 
-__all__ = ["REVERB_STEM", "Mix", "mix", "pan_gains"]
+__all__ = ["REVERB_STEM", "Mix", "mix", "mix_presets", "pan_gains", "stem_target_lu"]
 
 logger = logging.getLogger(__name__)
 
-#: reverb send level per role relative to `reverb_send_db` (low end stays dry)
-_SEND_OFFSET_DB: Mapping[str, float] = {"bass": -60.0, "drums": -6.0}
-#: the shared reverb: a medium room (the score may ask for another size), gently damped
-_REVERB = {"room_size": 0.45, "damping": 0.5, "width": 1.0}
 #: envelope frame hop for the compressor and the duck detector, seconds
 _HOP_SECONDS = 0.005
 #: bus compressor: threshold under the bus's loud level, ratio, times, most reduction
@@ -61,6 +80,26 @@ REVERB_STEM = "reverb"
 _BLOCK_SAMPLES = 1 << 18
 #: accompaniment loudness when there is no voice to balance against
 _ALONE_LOUDNESS_LUFS = -20.0
+#: the featured stem's loudness before the balance (any level: the balance moves all)
+_STEM_REFERENCE_LUFS = -20.0
+#: the loudness meter's hop (BS.1770: 100 ms)
+_LOUDNESS_HOP_SECONDS = 0.1
+
+
+@lru_cache(maxsize=1)
+def mix_presets() -> dict:
+    """The mix's data (``render/mix.json``): loudness targets, filters, widths, sends."""
+    return json.loads(resources.files("sideman.render").joinpath("mix.json").read_text())
+
+
+def stem_target_lu(role: str, *, featured_role: str | None, genre: str) -> float:
+    """A role's loudness relative to the featured instrument, LU (0 for the featured)."""
+    data = mix_presets()
+    if role == featured_role:
+        base = data["loudness_lu"]["featured"]
+    else:
+        base = data["loudness_lu"].get(role, data["loudness_lu"]["other"])
+    return float(base + data["genre_lu"].get(genre, {}).get(role, 0.0))
 
 
 @dataclass(frozen=True)
@@ -72,14 +111,16 @@ class Mix:
         (stems spooled by `render_stems`) give `SpooledAudio` for the stems and the
         instrumental pre-master: ``np.asarray`` reads one back.
     instrumental_premaster: the accompaniment alone, not ducked.
-    song_premaster: the voice, untouched, plus the ducked accompaniment.
+    song_premaster: the produced voice and its sends, plus the ducked accompaniment.
     duck_gain_db: np.ndarray [shape=(ceil(n / duck_hop_samples),)], <= 0, the gain on the
         accompaniment in the song per 5 ms frame (linear in between frame centres).
     duck_hop_samples: the frame hop of `duck_gain_db`.
-    instrumental_trim_db, song_trim_db: the headroom trims applied last (<= 0), so that
-        song_premaster = 10**(song_trim_db/20) * (voice + Σ stems_before_trim × duck).
+    instrumental_trim_db, song_trim_db: the headroom trims applied last (<= 0).
     instrumental_loudness_lufs: integrated loudness of `instrumental_premaster` (known
         from the balance measurement; -inf for silence), so mastering need not measure it.
+    stem_gain_db: role -> the gain that set the stem to its loudness target.
+    vocal_to_band_db: the produced voice over the band as heard in the song, in sung
+        windows (`sideman.render.measure.vocal_to_band_db`); None without a voice.
     """
 
     stems: dict[str, np.ndarray | SpooledAudio]
@@ -90,6 +131,8 @@ class Mix:
     instrumental_trim_db: float
     song_trim_db: float
     instrumental_loudness_lufs: float
+    stem_gain_db: dict[str, float] | None = None
+    vocal_to_band_db: float | None = None
 
 
 def mix(
@@ -100,31 +143,40 @@ def mix(
     sample_rate_hz: int,
     voice_offset_samples: int,
     duck_depth_db: float = 3.0,
-    reverb_send_db: float = -12.0,
+    reverb_send_db: float = -14.0,
     reverb_room_size: float = 0.45,
     accompaniment_to_voice_lu: float = -1.0,
     headroom_dbfs: float = -6.0,
     consume_stems: bool = False,
+    featured_role: str | None = None,
+    genre: str = "",
+    stereo_width: float = 1.0,
+    tempo_bpm: float = 120.0,
 ) -> Mix:
-    """Mix the rendered stems, and the voice over them.
+    """Mix the rendered stems, and the produced voice over them.
 
     Parameters
     ----------
     stems : role -> np.ndarray [shape=(n, 2)], from `render_stems`; all the same n.
-    tracks : the score's tracks; each role takes the gain_db and pan of its first track.
+    tracks : the score's tracks; each role takes the pan of its first track (and its
+        gain_db where the stem is too quiet to measure).
     voice : np.ndarray [shape=(m,)], mono float at `sample_rate_hz`, or None.
     sample_rate_hz : sample rate of stems and voice.
     voice_offset_samples : output sample where voice sample 0 lands (negative: the
         voice's head is cut).
     duck_depth_db : accompaniment reduction in the song at full voice level (0 = none).
-    reverb_send_db : send level into the shared reverb (bass dry, drums 6 dB less).
-    reverb_room_size : the shared reverb's size, 0..1 (longer tails above 0.5).
+    reverb_send_db : send level into the shared room (bass dry, drums less).
+    reverb_room_size : the room's size, 0..1 (longer reverberation above 0.5).
     accompaniment_to_voice_lu : the accompaniment's integrated loudness relative to the
         voice's, before ducking.
     headroom_dbfs : sample-peak ceiling of both premasters (a trim down, never up).
     consume_stems : the stems are the caller's to give away: they are processed in
         place and removed from the (mutable) mapping as they are used, so that memory
         holds one copy of the band. Otherwise the inputs are left untouched.
+    featured_role : the tagged instrument's role, set on top of the balance.
+    genre : the style's genre (loudness offsets, sidechain).
+    stereo_width : 0..1, how much of each role's extra width is added (V4_5PLUS 1).
+    tempo_bpm : the song's tempo (the voice's delay is a dotted eighth).
 
     Returns
     -------
@@ -149,20 +201,25 @@ def mix(
             value=duck_depth_db,
         )
     n = next(iter(shapes))[0]
+    data = mix_presets()
     by_role = {}
     for track in tracks:
         by_role.setdefault(track.role, track)
+    hop = max(1, round(_HOP_SECONDS * sample_rate_hz))
+    pump = None
+    if genre in data["sidechain"]["genres"] and "drums" in stems:
+        pump = _sidechain_gain_db(np.asarray(stems["drums"]), sample_rate_hz=sample_rate_hz, hop=hop)
 
     processed: dict[str, np.ndarray] = {}
+    stem_gain_db: dict[str, float] = {}
     bus = np.zeros((n, 2), dtype=np.float32)
     sends = None
     spool = False
     for role in list(stems):
         stem = stems.pop(role) if consume_stems else stems[role]  # type: ignore[attr-defined]
         track = by_role.get(role)
-        gain_db, pan = (track.gain_db, track.pan) if track else (0.0, 0.0)
+        pan = track.pan if track else 0.0
         left, right = pan_gains(pan)
-        gain = 10.0 ** (gain_db / 20.0)
         if isinstance(stem, SpooledAudio):  # read back a fresh copy of our own
             spool = True
             dry = np.asarray(stem)
@@ -171,26 +228,38 @@ def mix(
         else:
             dry = np.array(stem, dtype=np.float32, order="C")
         del stem
+        cutoff = data["high_pass_hz"].get(role, data["high_pass_hz"]["other"]) or data["bass_high_pass_hz"]
+        apply_sos_in_place(dry, highpass_sos(cutoff, sample_rate_hz=sample_rate_hz))
+        gain_db = _target_gain_db(dry, role=role, track=track, featured_role=featured_role, genre=genre,
+                                  sample_rate_hz=sample_rate_hz)
+        stem_gain_db[role] = gain_db
+        gain = 10.0 ** (gain_db / 20.0)
         # per channel: numpy is slow at broadcasting over a trailing axis of 2
         dry[:, 0] *= np.float32(left * gain)
         dry[:, 1] *= np.float32(right * gain)
+        width = float(data["width"].get(role, 0.0)) * stereo_width
+        if width > 0:
+            _widen_in_place(dry, amount=width, delay_samples=round(
+                data["width_delay_ms"].get(role, 12.0) / 1000 * sample_rate_hz))
+        if pump is not None and role in data["sidechain"]["roles"]:
+            _apply_frame_gain_db(dry, pump, hop=hop)
         bus += dry
-        send_db = reverb_send_db + _SEND_OFFSET_DB.get(role, 0.0)
+        send_db = reverb_send_db + data["room_send_db"].get(role, 0.0)
         if send_db > -60.0:
             if sends is None:
                 sends = np.zeros((n, 2), dtype=np.float32)
             _accumulate(sends, dry, gain=10.0 ** (send_db / 20.0))
         processed[role] = SpooledAudio.write(dry) if spool else dry
         del dry
-    # the voice's side (placing it, its loudness, the ducking curve) needs no band: it is
-    # worked out on another thread while the reverb runs (both release the GIL); not for
-    # long (spooled) inputs, where the two at once would raise the peak of memory
-    hop = max(1, round(_HOP_SECONDS * sample_rate_hz))
+    # the voice's side (placing and producing it, its loudness, the ducking curve) needs
+    # no band: it is worked out on another thread while the room runs (both release the
+    # GIL); not for long (spooled) inputs, where the two at once would raise the peak of memory
     voice_side = (_in_thread if not spool else _now)(
         _voice_side, voice, n=n, offset_samples=voice_offset_samples, hop=hop, depth_db=duck_depth_db,
         sample_rate_hz=sample_rate_hz)
     if sends is not None and np.any(sends):
-        _reverb_in_place(sends, sample_rate_hz=sample_rate_hz, room_size=reverb_room_size)
+        room_in_place(sends, sample_rate_hz=sample_rate_hz, room_size=reverb_room_size)
+        apply_sos_in_place(sends, highpass_sos(data["room_return_high_pass_hz"], sample_rate_hz=sample_rate_hz))
         bus += sends
         processed[REVERB_STEM] = SpooledAudio.write(sends) if spool else sends
     del sends
@@ -198,21 +267,36 @@ def mix(
     comp = _compressor_gain(bus, sample_rate_hz=sample_rate_hz)
     _apply_gain(bus, comp)
 
-    placed, voice_lufs, duck_db = voice_side.result()
-    balance_db, accompaniment_lufs = _balance_db(
-        bus,
-        voice_lufs,
-        sample_rate_hz=sample_rate_hz,
-        accompaniment_to_voice_lu=accompaniment_to_voice_lu,
-    )
+    placed, voice_hops, duck_db = voice_side.result()
+    bus_hops = k_weighted_hop_power(bus, sample_rate_hz=sample_rate_hz)
+    loudness_hop = round(_LOUDNESS_HOP_SECONDS * sample_rate_hz)
+    accompaniment_lufs = _gated_loudness(bus_hops, hop_samples=loudness_hop)
+    voice_lufs = -math.inf if voice_hops is None else _gated_loudness(voice_hops, hop_samples=loudness_hop)
+    balance_db = _balance_db(accompaniment_lufs, voice_lufs, accompaniment_to_voice_lu=accompaniment_to_voice_lu)
     balance = np.float32(10.0 ** (balance_db / 20.0))
     bus *= balance
 
     song = bus.copy()
     _apply_frame_gain_db(song, duck_db, hop=hop)
+    if duck_depth_db > 0 and np.any(duck_db):
+        dip = data["vocal_dip"]
+        dip_db = duck_db * (dip["depth_db"] / duck_depth_db)  # as deep as the duck is far in
+        parallel_band_in_place(song, bandpass_sos(dip["centre_hz"], q=dip["q"], sample_rate_hz=sample_rate_hz),
+                               gain=lambda a, b: _frame_gain(dip_db, hop=hop, start=a, stop=b))
+    vocal_to_band = None
     if placed is not None:
+        # the ride: the voice against the band as heard in the song (balanced, ducked)
+        duck_per_hop = _per_loudness_hop(duck_db, hop=hop, loudness_hop=loudness_hop, count=len(bus_hops))
+        heard_band = bus_hops * float(balance) ** 2 * 10 ** (duck_per_hop / 10)
+        ride_db = ride_gain_db(2.0 * voice_hops, heard_band)
+        for start in range(0, n, _BLOCK_SAMPLES):
+            stop = min(n, start + _BLOCK_SAMPLES)
+            placed[start:stop] *= _frame_gain(ride_db, hop=loudness_hop, start=start, stop=stop)
+        if not spool:  # the figure costs two loudness passes: not on long inputs
+            vocal_to_band = _vocal_to_band_db(placed, song, sample_rate_hz=sample_rate_hz)
         song[:, 0] += placed
         song[:, 1] += placed
+        add_vocal_sends(song, placed, sample_rate_hz=sample_rate_hz, room_size=reverb_room_size, tempo_bpm=tempo_bpm)
     del placed
     song_trim_db = _trim_db(song, headroom_dbfs)
     song *= np.float32(10.0 ** (song_trim_db / 20.0))
@@ -232,7 +316,8 @@ def mix(
         premaster = SpooledAudio.write(bus)
         del bus
     logger.debug(
-        "mix: balance %.1f dB, trims %.1f / %.1f dB", balance_db, instrumental_trim_db, song_trim_db
+        "mix: balance %.1f dB, trims %.1f / %.1f dB, stems %s", balance_db, instrumental_trim_db, song_trim_db,
+        {r: round(g, 1) for r, g in stem_gain_db.items()},
     )
     return Mix(
         stems=processed,
@@ -243,7 +328,68 @@ def mix(
         instrumental_trim_db=instrumental_trim_db,
         song_trim_db=song_trim_db,
         instrumental_loudness_lufs=accompaniment_lufs + balance_db + instrumental_trim_db,
+        stem_gain_db=stem_gain_db,
+        vocal_to_band_db=vocal_to_band,
     )
+
+
+def _target_gain_db(dry: np.ndarray, *, role: str, track: Track | None, featured_role: str | None, genre: str,
+                    sample_rate_hz: int) -> float:
+    """The gain that brings a stem to its role's loudness target (the track's own
+    gain_db where the stem is too quiet or short to measure)."""
+    measured = measure_loudness_lufs(dry, sample_rate_hz=sample_rate_hz)
+    if not math.isfinite(measured) or measured < -70.0:
+        return track.gain_db if track else 0.0
+    target = _STEM_REFERENCE_LUFS + stem_target_lu(role, featured_role=featured_role, genre=genre)
+    return float(np.clip(target - measured, -40.0, 40.0))
+
+
+def _widen_in_place(stereo: np.ndarray, *, amount: float, delay_samples: int) -> None:
+    """Add side signal: a delayed copy of the mid, in opposite polarity per channel
+    (L += a·mid(t-d), R -= a·mid(t-d)). The mid is untouched, so the stem sums to mono
+    exactly as before; the side gains a decorrelated image. In place, in blocks (the mid
+    never changes, so the delayed reads need no copy of the stem)."""
+    a = np.float32(0.5 * amount)
+    d = max(1, delay_samples)
+    n = len(stereo)
+    for start in range(0, n, _BLOCK_SAMPLES):
+        stop = min(n, start + _BLOCK_SAMPLES)
+        src_start, src_stop = start - d, stop - d
+        if src_stop <= 0:
+            continue
+        lo = max(src_start, 0)
+        mid = (stereo[lo:src_stop, 0] + stereo[lo:src_stop, 1]) * a
+        dest = start + (lo - src_start)
+        stereo[dest:stop, 0] += mid
+        stereo[dest:stop, 1] -= mid
+
+
+def _sidechain_gain_db(drums: np.ndarray, *, sample_rate_hz: int, hop: int) -> np.ndarray:
+    """The pump: gain per frame (dB, <= 0) that dips on each kick (the drums' low band)
+    and recovers over the release."""
+    spec = mix_presets()["sidechain"]
+    mono = np.ascontiguousarray((drums[:, 0] + drums[:, 1]) * np.float32(0.5))
+    apply_sos_in_place(mono, lowpass_sos(spec["key_low_pass_hz"], sample_rate_hz=sample_rate_hz, order=4))
+    level = _frame_level_db(mono, hop=hop)
+    if not np.any(level > -100):
+        return np.zeros(len(level))
+    loud = float(np.percentile(level[level > level.max() - 50.0], 95))
+    amount = np.clip((level - (loud - 12.0)) / 12.0, 0.0, 1.0)
+    hop_s = hop / sample_rate_hz
+    smoothed = _smooth(amount, attack=1.0, release=_coef(spec["release_ms"], hop_s))
+    return -spec["depth_db"] * smoothed
+
+
+def _per_loudness_hop(frame_db: np.ndarray, *, hop: int, loudness_hop: int, count: int) -> np.ndarray:
+    """Mean power gain (dB) per loudness hop of a per-frame dB curve."""
+    per = max(1, loudness_hop // hop)
+    usable = min(len(frame_db) // per, count)
+    out = np.zeros(count)
+    if usable:
+        power = 10 ** (frame_db[: usable * per].reshape(usable, per) / 10)
+        out[:usable] = 10 * np.log10(power.mean(axis=1))
+        out[usable:] = out[usable - 1]
+    return out
 
 
 def pan_gains(pan: float) -> tuple[float, float]:
@@ -251,18 +397,6 @@ def pan_gains(pan: float) -> tuple[float, float]:
     with left² + right² = 2. pan in [-1 (left), +1 (right)], clamped."""
     angle = (min(max(pan, -1.0), 1.0) + 1.0) * math.pi / 4.0
     return math.sqrt(2.0) * math.cos(angle), math.sqrt(2.0) * math.sin(angle)
-
-
-def _reverb_in_place(sends: np.ndarray, *, sample_rate_hz: int, room_size: float) -> None:
-    """The shared reverb (Freeverb, wet only) over the send bus, (n, 2) float32, in place
-    and in blocks (the reverb keeps its state across blocks; it has no latency)."""
-    reverb = pedalboard.Reverb(wet_level=1.0, dry_level=0.0, **{**_REVERB, "room_size": room_size})
-    rate = float(sample_rate_hz)
-    for start in range(0, len(sends), _BLOCK_SAMPLES):
-        part = sends[start : start + _BLOCK_SAMPLES]
-        wet = reverb.process(np.stack([part[:, 0], part[:, 1]]), rate, reset=False)
-        part[:, 0] = wet[0]
-        part[:, 1] = wet[1]
 
 
 def _apply_gain(stereo: np.ndarray, gain: np.ndarray) -> None:
@@ -407,13 +541,17 @@ def _place_voice(voice: np.ndarray | None, *, n: int, offset_samples: int) -> np
 
 
 def _voice_side(voice: np.ndarray | None, *, n: int, offset_samples: int, hop: int, depth_db: float,
-                sample_rate_hz: int) -> tuple[np.ndarray | None, float, np.ndarray]:
-    """(the voice placed on the output's clock, its loudness (LUFS, mono; -inf without
-    one), the ducking curve per hop)."""
+                sample_rate_hz: int) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray]:
+    """(the voice placed on the output's clock and produced (`vocal_chain_in_place`),
+    its K-weighted power per 100 ms hop (mono; None without one), the ducking curve per
+    hop, from the voice as sung)."""
     placed = _place_voice(voice, n=n, offset_samples=offset_samples)
-    loudness = -math.inf if placed is None else measure_loudness_lufs(placed, sample_rate_hz=sample_rate_hz)
     duck_db = _duck_gain_db(placed, n=n, hop=hop, depth_db=depth_db, sample_rate_hz=sample_rate_hz)
-    return placed, loudness, duck_db
+    if placed is None:
+        return None, None, duck_db
+    vocal_chain_in_place(placed, sample_rate_hz=sample_rate_hz)
+    hops = k_weighted_hop_power(placed, sample_rate_hz=sample_rate_hz)
+    return placed, hops, duck_db
 
 
 def _now(fn, *args, **kwargs) -> Future:
@@ -440,24 +578,16 @@ def _in_thread(fn, *args, **kwargs) -> Future:
     return future
 
 
-def _balance_db(
-    bus: np.ndarray,
-    voice_lufs: float,
-    *,
-    sample_rate_hz: int,
-    accompaniment_to_voice_lu: float,
-) -> tuple[float, float]:
-    """(gain that sets the accompaniment's loudness relative to the voice (its mono
-    loudness, -inf for none), or to a fixed level without one; the accompaniment's
-    loudness before that gain)."""
-    accompaniment = measure_loudness_lufs(bus, sample_rate_hz=sample_rate_hz)
-    if not math.isfinite(accompaniment):
-        return 0.0, accompaniment
+def _balance_db(accompaniment_lufs: float, voice_lufs: float, *, accompaniment_to_voice_lu: float) -> float:
+    """The gain that sets the accompaniment's loudness relative to the voice (its mono
+    loudness, -inf for none), or to a fixed level without one."""
+    if not math.isfinite(accompaniment_lufs):
+        return 0.0
     target = _ALONE_LOUDNESS_LUFS
     if math.isfinite(voice_lufs):
         # the voice as it is heard: the same signal in both channels, twice the power
         target = voice_lufs + 10.0 * math.log10(2.0) + accompaniment_to_voice_lu
-    return target - accompaniment, accompaniment
+    return target - accompaniment_lufs
 
 
 def _trim_db(audio: np.ndarray, headroom_dbfs: float) -> float:
