@@ -331,9 +331,11 @@ class TaskRunner:
 
 
 def public_manifest(manifest: dict | None) -> dict | None:
-    """`manifest` as clients may see it: every `path` that is a location on the server
-    (the SoundFont's and its drum kits') left out; fonts keep their name and license.
-    Returns `manifest` itself when there is nothing to leave out."""
+    """`manifest` as clients may see it: no location on the server. A `path` entry that
+    is absolute (the SoundFont's and its drum kits') is left out, and any other value
+    that is an absolute path existing here (a re-render's source) is cut to its file
+    name; fonts keep their name and license. Returns `manifest` itself when there is
+    nothing to change."""
     if not manifest:
         return manifest
     cleaned = _without_server_paths(manifest)
@@ -346,6 +348,9 @@ def _without_server_paths(value: object) -> object:
                 if not (k == "path" and isinstance(v, str) and PurePosixPath(v).is_absolute())}
     if isinstance(value, list):
         return [_without_server_paths(v) for v in value]
+    if isinstance(value, str) and value.startswith("/") and len(value) < 4096 \
+            and "\n" not in value and Path(value).exists():
+        return PurePosixPath(value).name
     return value
 
 
