@@ -200,6 +200,8 @@ def _open_failure(path: Path | str, error: BaseException) -> str:
     if isinstance(error, FileNotFoundError):
         return f"there is no file {Path(path).name!r}"
     size, head = _size_and_head(path)
+    if size == 0:
+        return "the file is empty (0 bytes)"
     kind = sniff_audio(head)
     name = kind.split("/")[-1].upper() if kind else None
     what = f"{'an' if name and name[0] in 'AEIOU' else 'a'} {name} file" if name else None

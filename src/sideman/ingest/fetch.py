@@ -169,7 +169,7 @@ def check_url_literal(url: str, *, allow_private: bool, what: str = "upload_url"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise FetchError(f"{what} must be an http(s) URL, got {url[:200]!r}")
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        port = parts.port if parts.port is not None else (443 if parts.scheme == "https" else 80)
     except ValueError as exc:
         raise FetchError(f"{what} has an invalid port (1 to 65535)") from exc
     if not 1 <= port <= 65535:
