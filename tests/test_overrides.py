@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from signals import sung_melody, write_audio
 from sideman.analysis import Analysis
 from sideman.deliver.stored import decode_value, encode_value
 from sideman.errors import InvalidField
@@ -29,6 +28,7 @@ from sideman.overrides import (
     parse_key_label,
     parse_overrides,
 )
+from signals import sung_melody, write_audio
 
 SIDEMAN = [sys.executable, "-m", "sideman.cli"]
 

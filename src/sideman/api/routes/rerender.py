@@ -13,7 +13,7 @@ import logging
 
 from sideman.api import responses as R
 from sideman.api.admission import admit
-from sideman.api.deps import BaseUrlDep, SubmitterDep, ServicesDep
+from sideman.api.deps import BaseUrlDep, ServicesDep, SubmitterDep
 from sideman.api.errors import ApiError
 from sideman.api.responses import documented
 from sideman.api.routes.generate import check_callback_url, owned_task, router
