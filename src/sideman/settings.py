@@ -182,8 +182,9 @@ class Settings(BaseSettings):
     )
     key_storage_quota_bytes: int = Field(
         default=0, ge=0,
-        description="bytes one key may hold in uploads and results before its uploads and "
-        "submits are refused with 507 (0: no quota)",
+        description="bytes one key may hold in uploads and results: once it holds this much, "
+        "its uploads and submits are refused with 507 (the upload that crosses it is kept; "
+        "0: no quota)",
     )
     fetch_workers: int = Field(
         default=8, ge=1, le=256,

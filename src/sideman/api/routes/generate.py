@@ -21,6 +21,7 @@ from sideman.api.responses import documented
 from sideman.api.schemas import SubmitBody
 from sideman.errors import FetchError
 from sideman.ingest.fetch import check_url_literal
+from sideman.storage.space import is_disk_full
 from sideman.tasks import Task
 from sideman.tasks.db import UploadRow
 from sideman.tasks.views import detail_data, status_data, time_text
@@ -75,7 +76,13 @@ def create_task(fields: dict, *, callback_url: str | None, family: str, caller: 
                     "base_url": base_url}
     if param is not None:
         stored["param"] = param
-    task = services.tasks.create(owner_key_hash=caller.key_hash, request=stored, family=family)
+    try:
+        task = services.tasks.create(owner_key_hash=caller.key_hash, request=stored, family=family)
+    except Exception as exc:
+        if is_disk_full(exc):
+            raise ApiError(507, "the server is out of disk space and cannot record the task; "
+                                "try again later") from exc
+        raise
     services.queue.enqueue(task.id)
     log.info("task %s: submitted (%s)", task.id, family)
     return task
