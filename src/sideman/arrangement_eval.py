@@ -14,8 +14,9 @@ writes, before any performed feel):
 - chord_majmin: mir_eval majmin overlap of take 1's chart with the case's chords, at
   the default knobs; clash: share of long sung notes (>= 0.4 s) a semitone above a
   tone of the chord take 1 plays (FORMAT.md's clash).
-- drum_velocity_low / drum_velocity_high: the softest and loudest bar's mean drum
-  velocity over the sung bars (flat dynamics: the two are close).
+- drum_velocity_low / drum_velocity_high: the softest and loudest bar's mean velocity
+  of the drum hits on the beat, over the sung bars (flat dynamics: the two are close;
+  on the beat only, so that a bar with more off-beat hats does not read as softer).
 """
 
 from __future__ import annotations
@@ -206,6 +207,6 @@ class _Bars:
         out: dict[int, list[int]] = {b: [] for b in bars}
         for note in notes:
             bar = self.index(note.start_seconds)
-            if bar in out:
+            if bar in out and self._position(note, bar) % _POSITION_STEPS_PER_BEAT == 0:
                 out[bar].append(note.velocity)
         return [out[b] for b in bars]

@@ -159,7 +159,7 @@ def _write_part(ctx: PartContext, part: PartChoice, style: StyleSpec, sparse: bo
     if part.role == "guitar" or (part.role == "keys" and style.part("guitar") is None):
         pattern = style.harmony_pattern  # the part that carries the style's comping
     elif part.role == "keys":
-        pattern, arc = patterns()["companion_harmony"].get(style.harmony_pattern, "sustained"), "sustain"
+        pattern, arc = patterns()["companion_harmony"].get(style.harmony_pattern, "sustained"), "companion"
     elif style.part("keys") is not None or style.part("guitar") is not None:
         arc = "sustain"  # pads and strings over a comping part come in for the choruses
     return write_harmony(ctx, role=part.role, pattern=pattern, sparse=sparse, arc=arc)

@@ -20,7 +20,7 @@ from sideman.music import Note, Section
 #: arc levels: the intro and the closing bar, a verse, a chorus, the last chorus
 INTRO, VERSE, CHORUS, LAST_CHORUS = 0, 1, 2, 3
 #: energy added to each bar's 0..1 energy at each level (the velocities follow it)
-LEVEL_ENERGY = {INTRO: -0.12, VERSE: -0.08, CHORUS: 0.06, LAST_CHORUS: 0.12}
+LEVEL_ENERGY = {INTRO: -0.15, VERSE: -0.14, CHORUS: 0.1, LAST_CHORUS: 0.18}
 #: energy added to the first bar of a four-bar phrase (the player leans into it)
 PHRASE_ACCENT = 0.04
 #: a sung stretch this long (bars) and all of one section is split into verse and chorus

@@ -43,13 +43,16 @@ def write_harmony(ctx: PartContext, *, role: str, pattern: str, sparse: bool,
                   bars: set[int] | None = None, arc: str = "fixed") -> tuple[Note, ...]:
     """Voiced chords on `pattern` (a key of patterns.json "harmony" or "colour"), in every
     bar or only in `bars`. Under a long sung note the part plays softer.
-    arc: "comp" the part that comps (it follows the arc bar by bar), "sustain" a part
-    that comes in for the choruses, "fixed" the pattern as it is in every bar."""
+    arc: "comp" the part that comps (it follows the arc bar by bar), "companion" a
+    second comping part that comps in the choruses only, "sustain" a part that comes in
+    for the choruses, "fixed" the pattern as it is in every bar."""
     data = patterns()
     table = data["colour"].get(pattern) or data["harmony"][pattern]
     beats_per_bar = ctx.form.grid.beats_per_bar
     bar_pattern = for_meter(data["harmony_sparse"] if sparse else table, beats_per_bar)
-    intro_pattern = bar_pattern if pattern in data["intro_keeps"] else for_meter(data["harmony_sparse"], beats_per_bar)
+    held = "low" if all(what == "low" for _, _, what in bar_pattern) else "chord"  # power chords stay power chords
+    intro_pattern = (bar_pattern if pattern in data["intro_keeps"]
+                     else [[b, length, held] for b, length, _ in for_meter(data["harmony_sparse"], beats_per_bar)])
     answer = variant_for(data["harmony_answer"], pattern, beats_per_bar, sparse=sparse)
     low, high = harmony_register(ctx.vocal_range_midi, role, vocal_gender=ctx.vocal_gender)
     if role == "pad":  # an octave over the comping part (arrange() keeps it off their notes)
@@ -67,7 +70,7 @@ def write_harmony(ctx: PartContext, *, role: str, pattern: str, sparse: bool,
             continue
         steps = _steps(ctx, b, arc=arc, pattern=bar_pattern, intro=intro_pattern, answer=answer)
         if b == last:
-            steps = [[0, beats_per_bar, "chord"]]
+            steps = [[0, beats_per_bar, held]]
         if not steps:
             continue
         for beat, length, what in steps:
@@ -99,12 +102,14 @@ def _steps(ctx: PartContext, b: int, *, arc: str, pattern: list, intro: list, an
     role = ctx.role(b)
     if arc == "fixed":
         return pattern
-    if arc == "sustain":
+    if arc == "sustain" or (arc == "companion" and len(pattern) <= 1):
         return pattern if role.level >= CHORUS else []
+    if arc == "companion" and role.level < CHORUS:
+        return []
     if role.level == INTRO:
         return intro
     if role.stop:
-        return [[0, 1, "chord"]]  # the band drops out after the downbeat
+        return [[0, 1, intro[0][2] if intro else "chord"]]  # the band drops out after the downbeat
     if role.turnaround:  # a breath on the phrase's last beat
         beats = ctx.form.grid.beats_per_bar
         return varied(pattern, [[beats - 1, 0.5, answer[-1][2]]]) if len(pattern) > 1 else varied(pattern, answer)
