@@ -196,3 +196,35 @@ def test_disk_full_is_recognised_in_its_forms(tmp_path: Path) -> None:
     check_free_space(tmp_path, min_free_bytes=0)
     with pytest.raises(Exception, match="short of disk space"):
         check_free_space(tmp_path, min_free_bytes=10**18)
+
+
+def test_a_sweep_on_a_full_disk_frees_stranded_attempts_first(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sideman.tasks import TaskStore, open_database
+    from sideman.tasks.scaleout import _recoverable
+
+    settings = reliability_settings(tmp_path)
+    db = open_database(settings.resolved_database_url)
+    store = TaskStore(db)
+    stranded = store.create(owner_key_hash="k", request={"input": {}, "source": {}})
+    live = store.create(owner_key_hash="k", request={"input": {}, "source": {}})
+    assert store.claim(stranded.id, lease_seconds=0.01, max_attempts=3)
+    assert store.claim(live.id, lease_seconds=60, max_attempts=3)
+    for task in (stranded, live):
+        (settings.results_dir / task.id / "v1").mkdir(parents=True)
+        (settings.results_dir / task.id / "v1" / "drums.wav").write_bytes(bytes(1000))
+    time.sleep(0.05)
+    real, calls = store.recoverable, []
+
+    def full_until_freed(**kwargs):  # noqa: ANN003, ANN202
+        calls.append(1)
+        if (settings.results_dir / stranded.id).exists():
+            raise DB_FULL
+        return real(**kwargs)
+
+    monkeypatch.setattr(store, "recoverable", full_until_freed)
+    assert _recoverable(tasks=store, settings=settings) == [stranded.id]
+    assert len(calls) == 2
+    assert not (settings.results_dir / stranded.id).exists()
+    assert (settings.results_dir / live.id / "v1" / "drums.wav").exists()  # a live attempt's files stay
+    db.dispose()

@@ -49,7 +49,7 @@ from sideman.tasks.views import MILESTONES, callback_body
 
 log = logging.getLogger(__name__)
 
-__all__ = ["GenerateFn", "Outcome", "TaskRunner"]
+__all__ = ["GenerateFn", "Outcome", "TaskRunner", "free_stranded", "public_manifest"]
 
 GenerateFn = Callable[..., dict]
 FetchFn = Callable[..., Path]
@@ -352,6 +352,21 @@ def _without_server_paths(value: object) -> object:
             and "\n" not in value and Path(value).exists():
         return PurePosixPath(value).name
     return value
+
+
+def free_stranded(store: TaskStore, *, settings: Settings) -> int:
+    """Remove the partial files of attempts whose worker is gone (running, lease run
+    out): their next attempt starts from an empty folder anyway. Returns how many
+    folders were removed. For a full disk, where the sweep cannot write its claim."""
+    removed = 0
+    for task_id in store.expired_running():
+        for folder in (settings.results_dir / task_id, settings.data_dir / "work" / task_id):
+            if folder.exists():
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+    if removed:
+        log.warning("freed the partial files of %d stranded attempt(s) to make room", removed)
+    return removed
 
 
 def _rewrite_manifest(out_dir: Path, manifest: dict) -> None:

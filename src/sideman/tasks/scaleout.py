@@ -31,10 +31,25 @@ def build_queue(settings: Settings, *, run_task: RunTask, tasks: TaskStore,
                              find_lost=partial(sweep, store=tasks, db=db, settings=settings))
     return EmbeddedQueue(
         run_task=run_task,
-        find_recoverable=partial(tasks.recoverable, max_attempts=settings.task_max_attempts),
+        find_recoverable=partial(_recoverable, tasks=tasks, settings=settings),
         workers=settings.workers,
         sweep_interval_seconds=max(1.0, settings.task_lease_seconds / 2),
     )
+
+
+def _recoverable(*, tasks: TaskStore, settings: Settings) -> list[str]:
+    """tasks.recoverable(); when the database refuses for a full disk, the stranded
+    attempts' partial files (tasks whose lease ran out) are removed first and it is asked
+    again, so the sweep itself makes the room it needs."""
+    from sideman.storage.space import is_disk_full
+    from sideman.tasks.runner import free_stranded
+
+    try:
+        return tasks.recoverable(max_attempts=settings.task_max_attempts)
+    except Exception as exc:
+        if not is_disk_full(exc) or not free_stranded(tasks, settings=settings):
+            raise
+    return tasks.recoverable(max_attempts=settings.task_max_attempts)
 
 
 def broker_status(queue: TaskQueue) -> str | None:

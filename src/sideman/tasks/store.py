@@ -174,6 +174,13 @@ class TaskStore:
             log.warning("gave up %d task(s) that were interrupted too often", given_up)
         return list(ids)
 
+    def expired_running(self) -> list[str]:
+        """Ids of running tasks whose lease ran out (their worker is gone). A read only:
+        it works on a full disk."""
+        with self._db.sessions() as session:
+            return list(session.scalars(select(TaskRow.id).where(
+                TaskRow.status == TaskStatus.RUNNING, TaskRow.lease_expires_at < utcnow())).all())
+
     def _update_running(self, task_id: str, token: str, **values: object) -> bool:
         statement = (
             update(TaskRow)

@@ -70,7 +70,8 @@ def create_task(fields: dict, *, callback_url: str | None, family: str, caller: 
     if callback_url:
         _check_literal(callback_url, what=callback_param, services=services)
     source = _input_source(fields["upload_url"], services=services, base_url=base_url,
-                           request=request, caller=caller)
+                           request=request, caller=caller,
+                           param="uploadUrl" if family == "suno" else "input.upload_url")
     admit(services, caller)
     stored: dict = {"input": fields, "callback_url": callback_url, "source": source,
                     "base_url": base_url}
@@ -116,7 +117,7 @@ def _check_literal(url: str, *, what: str, services: Services) -> None:
 
 
 def _input_source(upload_url: str, *, services: Services, base_url: str,
-                  request: Request, caller: Caller) -> dict:
+                  request: Request, caller: Caller, param: str = "input.upload_url") -> dict:
     """Where the worker gets the audio: a file we stored (when upload_url is one of our
     own /files/uploads/ URLs, or that path alone) or a URL to download."""
     parts = urlsplit(upload_url)
@@ -132,14 +133,14 @@ def _input_source(upload_url: str, *, services: Services, base_url: str,
             row = session.get(UploadRow, key)
             owner = row.owner_key_hash if row is not None else None
         if owner is None or not services.uploads.exists(key):
-            raise ApiError(422, "input.upload_url: no such uploaded file (uploads expire "
-                                "after a while; upload it again)", param="input.upload_url")
+            raise ApiError(422, f"{param}: no such uploaded file (uploads expire "
+                                "after a while; upload it again)", param=param)
         if owner != caller.key_hash:
-            raise ApiError(403, "input.upload_url: this uploaded file belongs to another key; "
-                                "upload it with yours", param="input.upload_url")
+            raise ApiError(403, f"{param}: this uploaded file belongs to another key; "
+                                "upload it with yours", param=param)
         return {"kind": "upload", "key": key}
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ApiError(422, "input.upload_url: must be an http(s) URL or a file_url from "
-                            "/api/common/upload/*", param="input.upload_url")
-    _check_literal(upload_url, what="input.upload_url", services=services)
+        raise ApiError(422, f"{param}: must be an http(s) URL or a file_url from "
+                            "/api/common/upload/*", param=param)
+    _check_literal(upload_url, what=param, services=services)
     return {"kind": "url", "url": upload_url}
