@@ -17,7 +17,7 @@ from sideman.analysis.harmony import estimate_chords
 from sideman.analysis.key import estimate_key
 from sideman.analysis.notes import segment_in_tuning
 from sideman.analysis.pitch import PITCH_SAMPLE_RATE_HZ, PitchTrack, track_pitch
-from sideman.analysis.rhythm import analyze_rhythm
+from sideman.analysis.rhythm import VoiceFrames, analyze_rhythm
 from sideman.analysis.structure import energy_curve, phrases, sections
 from sideman.analysis.tuning import Tuning
 from sideman.ingest.decode import Audio
@@ -105,7 +105,8 @@ def analyze_track(
     """Everything after the f0: notes, grid, key, chords, form (see analyze)."""
     notes, tuning = segment_in_tuning(track)
     duration = duration_seconds
-    grid = analyze_rhythm(notes, duration_seconds=duration, tempo_bpm=tempo_bpm)
+    voice = VoiceFrames(track.times_seconds, track.loudness_db, track.confidence)
+    grid = analyze_rhythm(notes, duration_seconds=duration, tempo_bpm=tempo_bpm, voice=voice)
     found_key = key or estimate_key(notes, grid)
     start = notes[0].start_seconds if notes else 0.0
     end = notes[-1].end_seconds if notes else duration

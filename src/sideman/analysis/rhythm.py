@@ -9,11 +9,18 @@ and bar phase from where the long notes fall."""
 from __future__ import annotations
 
 import numpy as np
+from dataclasses import dataclass
+
 from scipy.ndimage import gaussian_filter1d
 
 from sideman.music import BeatGrid, Note
 
 FRAME_RATE_HZ = 100.0
+#: weight of the voice's own loudness and voicing rises beside the note onsets, in units
+#: of the note envelope's peak. On real amateur singing (real-sung, trusted beats) the
+#: note onsets alone find the tempo in 7 of 10 cases and 9 with the voice added (AMLt
+#: 0.52 -> 0.54); on the clean synthetic dev voices AMLt moves 0.92 -> 0.87
+VOICE_ONSET_WEIGHT = 2.0
 MIN_BPM, MAX_BPM = 50.0, 200.0
 PRIOR_CENTER_BPM = 100.0
 PRIOR_OCTAVE_WIDTH = 0.9
@@ -55,16 +62,40 @@ MIN_TWO_FOUR_CONTRAST = 0.25
 MIN_TWO_FOUR_BEATS = 24
 
 
-def onset_envelope(notes: tuple[Note, ...], *, duration_seconds: float) -> np.ndarray:
+@dataclass(frozen=True)
+class VoiceFrames:
+    """Frame-wise measures of the voice itself (the pitch tracker's frames): where a
+    syllable starts shows as a rise in loudness and in voicing even when the note
+    segmenter splits one syllable into several notes or runs two syllables together."""
+
+    times_seconds: np.ndarray
+    loudness_db: np.ndarray
+    voicing: np.ndarray  # 0..1, the tracker's confidence that the frame is voiced
+
+
+def onset_envelope(notes: tuple[Note, ...], *, duration_seconds: float,
+                   voice: VoiceFrames | None = None) -> np.ndarray:
     """Onset strength at FRAME_RATE_HZ [shape=(frames,)]: a bump at each note start,
-    taller for long and loud notes."""
+    taller for loud notes; with `voice`, plus the rises of its loudness and voicing
+    (each scaled to the notes' peak, VOICE_ONSET_WEIGHT each)."""
     frames = int(np.ceil(duration_seconds * FRAME_RATE_HZ)) + 1
     env = np.zeros(frames)
     for note in notes:
         i = int(round(note.start_seconds * FRAME_RATE_HZ))
         if 0 <= i < frames:
             env[i] += (1.0) * (note.velocity / 100.0)
-    return gaussian_filter1d(env, sigma=2.0)
+    env = gaussian_filter1d(env, sigma=2.0)
+    if voice is None or len(voice.times_seconds) < 2 or env.max() <= 0:
+        return env
+    t = np.arange(frames) / FRAME_RATE_HZ
+    rises = []
+    for curve in (voice.loudness_db, voice.voicing):
+        smooth = gaussian_filter1d(np.interp(t, voice.times_seconds, curve), 1.5)
+        rise = np.maximum(np.diff(smooth, prepend=smooth[0]), 0.0)
+        scale = np.percentile(rise[rise > 0], 95) if np.any(rise > 0) else 1.0
+        rises.append(np.minimum(rise / (scale + 1e-9), 1.5))
+    peak = env.max()
+    return env + VOICE_ONSET_WEIGHT * peak * gaussian_filter1d(rises[0] + rises[1], 1.0)
 
 
 def estimate_tempo(env: np.ndarray, notes: tuple[Note, ...] = ()) -> float:
@@ -255,20 +286,27 @@ def _folds_in_two(accents: np.ndarray, phase: int) -> bool:
 
 
 def analyze_rhythm(
-    notes: tuple[Note, ...], *, duration_seconds: float, tempo_bpm: float | None = None
+    notes: tuple[Note, ...], *, duration_seconds: float, tempo_bpm: float | None = None,
+    voice: VoiceFrames | None = None,
 ) -> BeatGrid:
-    """The beat grid of a melody. tempo_bpm, when given, overrides the estimate."""
+    """The beat grid of a melody. tempo_bpm, when given, overrides the estimate; voice
+    adds the voice's own syllable onsets to the notes' (see onset_envelope)."""
     env = onset_envelope(notes, duration_seconds=duration_seconds)
+    # the voice's own onsets say how fast the line moves (the tempo); where the beat
+    # falls is read from the notes alone, whose starts a singer places (the voice's
+    # loudness rises also mark consonants and breaths off the beat)
+    tempo_env = onset_envelope(notes, duration_seconds=duration_seconds, voice=voice)
     if len(notes) < 4 or env.max() <= 0:
         tempo = tempo_bpm or PRIOR_CENTER_BPM
         period = 60.0 / tempo
         beats = np.arange(0.0, max(duration_seconds, 2 * period) + 1e-9, period)
         return BeatGrid(tuple(float(b) for b in beats), 4, 4, 0)
-    tempo = tempo_bpm or estimate_tempo(env, notes)
+    tempo = tempo_bpm or estimate_tempo(tempo_env, notes)
     # a tempo the caller gave is held firmly; an estimated one may drift with the singer
     beats = track_beats(env, tempo_bpm=tempo, tightness=TIGHTNESS * (6 if tempo_bpm else 1))
     if len(beats) < 2:
         beats = np.array([0.0, 60.0 / tempo])
+
     beats_per_bar, phase = estimate_meter(beat_accents(notes, beats))
     compound = None if tempo_bpm else compound_beats(notes, beats)
     if compound is not None:
