@@ -18,7 +18,14 @@ from sideman.arrangement.context import PartContext
 from sideman.arrangement.drums import write_drums
 from sideman.arrangement.form import Form, plan_form
 from sideman.arrangement.harmony import write_harmony
-from sideman.arrangement.knobs import blend_chords, colour_chords, repair_clashes, stock_chords
+from sideman.arrangement.knobs import (
+    blend_chords,
+    colour_chords,
+    implied_colours,
+    repair_clashes,
+    stock_chords,
+    walk_bass,
+)
 from sideman.arrangement.patterns import patterns
 from sideman.music import Note, Score, Track
 from sideman.style import PartChoice, StyleSpec
@@ -100,7 +107,11 @@ def arrange(analysis: Analysis, style: StyleSpec, *, knobs: Knobs, seed: int, va
         chords = blend_chords(analysis.chords, stock_chords(_sung_bars(analysis), analysis.key, style.genre),
                               analysis.notes, audio_weight=knobs.audio_weight)
         chords = colour_chords(chords, analysis.notes, analysis.key, weirdness=knobs.weirdness_constraint, rng=rng)
+        if knobs.weirdness_constraint > 0:  # the colours the melody sings (textbook triads at 0)
+            chords = implied_colours(chords, analysis.notes, analysis.key, long_seconds=HELD_NOTE_SECONDS)
         chords = repair_clashes(chords, analysis.notes, analysis.key, long_seconds=HELD_NOTE_SECONDS)
+        if knobs.weirdness_constraint > 0:
+            chords = walk_bass(chords)
     intro_bars = max(style.intro_bars, 2 if analysis.grid.tempo_bpm < 70 else 1,
                      -(-MIN_INTRO_BEATS // max(analysis.grid.beats_per_bar, 1)))
     form = plan_form(

@@ -10,7 +10,10 @@ audio_weight (0..1): how tightly the harmony follows the voice. 1 plays every ch
     near 0 everywhere. Where
     nothing is sung, the heard chord holds if its span is sung elsewhere (the analysis
     carried it over the rest), and the stock chord plays otherwise.
-weirdness_constraint (0..1): 0 keeps textbook triads; higher values try, bar by bar
+weirdness_constraint (0..1): 0 keeps textbook triads. Above 0 the chords take the
+    colours the melody sings (a sung seventh, ninth or sixth joins the chord, a held
+    fourth with no third makes it sus4) and the bass walks down through a chord's third
+    where that makes a stepwise line (C - G/B - Am); higher values also try, bar by bar
     with that probability, a substitution (an added seventh or sixth, sus, modal
     interchange, a tritone substitute of a dominant) and keep it only when the melody
     agrees with it at least as well as with the chord it replaces (within 10 %).
@@ -147,6 +150,79 @@ def colour_chords(spans: tuple[ChordSpan, ...], notes: tuple[Note, ...], key: Ke
                     chord = candidate
                     break
         out.append(ChordSpan(span.start_seconds, span.end_seconds, chord))
+    return tuple(out)
+
+
+#: a colour tone joins the chord when the melody sings it this share of the span's sung time
+IMPLIED_SHARE = 0.15
+#: a sus4 needs the fourth sung this much, and no third at all
+SUS_SHARE = 0.25
+
+
+def implied_colours(spans: tuple[ChordSpan, ...], notes: tuple[Note, ...], key: Key, *,
+                    long_seconds: float) -> tuple[ChordSpan, ...]:
+    """Triads take the colour tones the melody sings over them: the seventh (major or
+    minor, whichever is sung), then the ninth, or the sixth without a seventh; a
+    major triad whose third is never sung but whose fourth is held becomes sus4. A
+    colour that would make a held note rub is left out."""
+    out = []
+    for span in spans:
+        chord, a, b = span.chord, span.start_seconds, span.end_seconds
+        if chord is not None and chord.quality in ("maj", "min"):
+            share = _sung_shares(notes, a, b)
+            coloured = _colour_from(chord, share)
+            if coloured != chord and clash_seconds(coloured, notes, a, b, long_seconds=long_seconds) <= \
+                    clash_seconds(chord, notes, a, b, long_seconds=long_seconds):
+                chord = coloured
+        out.append(ChordSpan(a, b, chord))
+    return tuple(out)
+
+
+def _sung_shares(notes: tuple[Note, ...], start: float, end: float) -> np.ndarray:
+    """Share of the sung time in [start, end) per pitch class [shape=(12,)]."""
+    share = np.zeros(12)
+    for note in notes:
+        overlap = min(end, note.end_seconds) - max(start, note.start_seconds)
+        if overlap > 0:
+            share[note.pitch_midi % 12] += overlap
+    total = share.sum()
+    return share / total if total else share
+
+
+def _colour_from(chord: Chord, share: np.ndarray) -> Chord:
+    root = chord.root_pitch_class
+    at = lambda interval: float(share[(root + interval) % 12])  # noqa: E731
+    minor = chord.quality == "min"
+    if not minor and at(4) == 0 and at(5) >= SUS_SHARE:
+        return Chord(root, "sus4")
+    sevenths = {10: "min7"} if minor else {10: "7", 11: "maj7"}
+    seventh = max(sevenths, key=at)
+    if at(seventh) >= IMPLIED_SHARE:
+        quality = sevenths[seventh]
+        if at(2) >= IMPLIED_SHARE:
+            quality = {"min7": "min9", "7": "9", "maj7": "maj9"}[quality]
+        return Chord(root, quality)
+    if at(9) >= IMPLIED_SHARE:
+        return Chord(root, "min6" if minor else "maj6")
+    return chord
+
+
+def walk_bass(spans: tuple[ChordSpan, ...]) -> tuple[ChordSpan, ...]:
+    """Where the roots leap but the middle chord's third lies a step below the chord
+    before and a step above the chord after, the bass takes that third (a slash chord
+    on a descending line: C - G/B - Am, F - C/E - Dm)."""
+    out = list(spans)
+    for i in range(1, len(out) - 1):
+        before, here, after = out[i - 1].chord, out[i].chord, out[i + 1].chord
+        if before is None or here is None or after is None or len(here.intervals) < 3:
+            continue
+        low = before.bass_pitch_class if before.bass_pitch_class is not None else before.root_pitch_class
+        third = (here.root_pitch_class + here.intervals[1]) % 12
+        down_in, down_out = (low - third) % 12, (third - after.root_pitch_class) % 12
+        leap = (low - here.root_pitch_class) % 12 not in (1, 2)
+        if leap and down_in in (1, 2) and down_out in (1, 2):
+            out[i] = ChordSpan(out[i].start_seconds, out[i].end_seconds,
+                               Chord(here.root_pitch_class, here.quality, third))
     return tuple(out)
 
 

@@ -82,6 +82,10 @@ _LEAD_SHEET_SUFFIX = {
 }  # fmt: skip
 
 
+#: Harte's bass degrees by semitones above the root
+_HARTE_DEGREES = ("1", "b2", "2", "b3", "3", "4", "b5", "5", "b6", "6", "b7", "7")
+
+
 @dataclass(frozen=True, slots=True)
 class Chord:
     """A chord: root pitch class and Harte quality (`maj`, `min`, `7`, ...); an optional
@@ -97,21 +101,29 @@ class Chord:
 
     @classmethod
     def parse(cls, label: str) -> Chord:
-        """Harte `"A:min"`, `"G:7"`, `"C"` -> Chord."""
+        """Harte `"A:min"`, `"G:7"`, `"C"`, `"G:maj/3"` -> Chord."""
         root, _, quality = label.partition(":")
-        quality = quality.split("/")[0] or "maj"
-        return cls(parse_pitch_class(root), quality)
+        quality, _, degree = quality.partition("/")
+        root_pitch_class = parse_pitch_class(root)
+        bass = (root_pitch_class + _HARTE_DEGREES.index(degree)) % 12 if degree in _HARTE_DEGREES[1:] else None
+        return cls(root_pitch_class, quality or "maj", bass)
 
     @property
     def label(self) -> str:
-        """Harte label, as mir_eval.chord reads it."""
-        return f"{pitch_class_name(self.root_pitch_class)}:{self.quality}"
+        """Harte label, as mir_eval.chord reads it (`"G:maj/3"` over its third)."""
+        bass = ""
+        if self.bass_pitch_class is not None and self.bass_pitch_class != self.root_pitch_class:
+            bass = "/" + _HARTE_DEGREES[(self.bass_pitch_class - self.root_pitch_class) % 12]
+        return f"{pitch_class_name(self.root_pitch_class)}:{self.quality}{bass}"
 
     @property
     def symbol(self) -> str:
-        """Lead-sheet symbol: `E`, `C#m`, `Gmaj7`, `Am7`, `Bdim`."""
+        """Lead-sheet symbol: `E`, `C#m`, `Gmaj7`, `Am7`, `Bdim`, `G/B`."""
         suffix = _LEAD_SHEET_SUFFIX.get(self.quality, self.quality)
-        return f"{pitch_class_name(self.root_pitch_class)}{suffix}"
+        bass = ""
+        if self.bass_pitch_class is not None and self.bass_pitch_class != self.root_pitch_class:
+            bass = "/" + pitch_class_name(self.bass_pitch_class)
+        return f"{pitch_class_name(self.root_pitch_class)}{suffix}{bass}"
 
     @property
     def pitch_classes(self) -> tuple[int, ...]:
