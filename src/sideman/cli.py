@@ -141,6 +141,14 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true")
     evaluate.add_argument("--arrangement", action="store_true",
                           help="score the band's form, repetition and two takes instead (sideman.arrangement_eval)")
+    evaluate.add_argument("--mix", action="store_true",
+                          help="measure the band's mix per variation instead: stem spread, featured gap, "
+                               "spectrum shares, side/mid, voice over band (sideman.mix_eval)")
+    evaluate.add_argument("--reference", type=Path, default=None, metavar="DIR",
+                          help="with --mix: also measure real stems (NAME-drums/bass/other/vocals.wav) in DIR")
+    evaluate.add_argument("--limit", type=int, default=None, help="with --mix: at most this many cases")
+    evaluate.add_argument("--plots", type=Path, default=None, metavar="DIR",
+                          help="with --mix: spectrogram PNGs of each song and each real mixture (needs matplotlib)")
     evaluate.set_defaults(run=_eval)
 
     serve = sub.add_parser("serve", help="run the HTTP API and web page",
@@ -302,6 +310,12 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    if args.mix:
+        from sideman.mix_eval import evaluate_mix_folder, format_mix_table
+
+        figures = evaluate_mix_folder(args.folder, limit=args.limit, reference=args.reference, plots=args.plots)
+        print(json.dumps(figures) if args.json else format_mix_table(figures))
+        return 0
     if args.arrangement:
         from sideman.arrangement_eval import evaluate_arrangement_folder, format_arrangement_table
 
