@@ -19,7 +19,7 @@ def _span(chord: Chord, start: float = 0.0, end: float = 2.0) -> tuple[ChordSpan
     (Chord(7, "maj"), [67, 71, 65], "7"),         # G with a sung F: G7
     (Chord(0, "maj"), [60, 64, 71], "maj7"),      # C with a sung B: Cmaj7
     (Chord(9, "min"), [69, 72, 67, 71], "min9"),  # Am with G and B: Am9
-    (Chord(0, "maj"), [60, 65, 67], "sus4"),      # C with F held and no E: Csus4
+    (Chord(0, "maj"), [65, 60, 65], "sus4"),      # C dwelling on F, no E: Csus4
     (Chord(5, "maj"), [65, 69, 62], "maj6"),      # F with a sung D: F6
     (Chord(0, "maj"), [60, 64, 67], "maj"),       # nothing but triad tones: a triad
 ])

@@ -169,8 +169,9 @@ def test_reggae_one_drop_and_skank(heard) -> None:
             assert _close(_positions(band, guitar.notes, b), [1, 3])  # the skank on two and four
 
 
-@pytest.mark.parametrize(("tags", "program"), [("rock, electric guitar", 27), ("pop, overdriven guitar", 29),
-                                                ("indie, distorted guitar", 30)])
+@pytest.mark.parametrize(("tags", "program"), [("pop, electric guitar", 27), ("rock, electric guitar", 29),
+                                                ("rock, clean guitar", 27), ("pop, overdriven guitar", 29),
+                                                ("indie, distorted guitar", 30), ("metal, electric guitar", 30)])
 def test_the_tagged_guitar_plays_in_both_takes(heard, tags: str, program: int) -> None:
     for variation in (0, 1):
         band = _band(heard, tags, variation=variation)

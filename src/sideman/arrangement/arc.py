@@ -2,7 +2,8 @@
 
 From the analysed sections: a sparse intro that builds into the voice, a lighter first
 verse, a lift into the chorus (fuller groove, more parts), a last-chorus lift where the
-song is long enough, and an ending that lands. Inside each section the parts vary the
+song is long enough (and before it, in a long song, a breakdown: the drums down to the
+cymbals, the bass holding roots), and an ending that lands (a fill into one closing hit). Inside each section the parts vary the
 way players do, by position, never at random: the second bar of each two answers the
 first, the fourth bar of each four turns around, the last bar of a section before a
 rest in the voice drops out and lets the drums fill.
@@ -29,13 +30,15 @@ SPLIT_MIN_BARS = 8
 MIN_SECTION_BARS = 2
 #: songs with this many sung bars and three sections or more get a last-chorus lift
 LAST_CHORUS_MIN_BARS = 16
+#: songs with this many sung bars and four sections or more break down before the last chorus
+BREAKDOWN_MIN_BARS = 24
 
 
 @dataclass(frozen=True)
 class BarRole:
     """What one bar of the form is for.
 
-    section: "intro", "verse", "chorus", "last chorus" or "outro".
+    section: "intro", "verse", "chorus", "breakdown", "last chorus" or "outro".
     level: INTRO (0) .. LAST_CHORUS (3); the parts thin out below CHORUS.
     bar_in_phrase: 0..3, counted from the start of the section in four-bar phrases.
     section_start / section_end: the first / last sung bar of a section.
@@ -52,6 +55,10 @@ class BarRole:
     phrase_end: bool = False
     build: bool = False
     rest: bool = False
+
+    @property
+    def breakdown(self) -> bool:
+        return self.section == "breakdown"
 
     @property
     def answer(self) -> bool:
@@ -76,18 +83,24 @@ def plan_arc(form: Form, *, sections: tuple[Section, ...], melody: tuple[Note, .
     sung = list(range(form.intro_bars, n - form.outro_bars))
     blocks = _blocks(form, sections, sung)
     levels = _levels(blocks, len(sung))
+    names = [_NAMES[level] for level in levels]
+    if len(sung) >= BREAKDOWN_MIN_BARS and len(blocks) >= 4 and LAST_CHORUS in levels:
+        before = levels.index(LAST_CHORUS) - 1
+        if before >= 2 and levels[before] == VERSE:
+            names[before] = "breakdown"
     beat = 60.0 / form.grid.tempo_bpm
     roles: list[BarRole] = [BarRole("intro", INTRO, bar_in_phrase=(i - form.intro_bars) % 4)
                             for i in range(form.intro_bars)]
-    for k, ((first, last), level) in enumerate(zip(blocks, levels, strict=True)):
+    for k, ((first, last), level, name) in enumerate(zip(blocks, levels, names, strict=True)):
         rising = k + 1 < len(levels) and levels[k + 1] > level
         for b in range(first, last + 1):
             offset = b - first
             end = b == last and b != sung[-1]
             roles.append(BarRole(
-                section=_NAMES[level], level=level, bar_in_phrase=offset % 4,
+                section=name, level=level, bar_in_phrase=offset % 4,
                 section_start=offset == 0, section_end=end,
-                phrase_end=end or (offset % 8 == 7 and b != sung[-1]),
+                # a fill ends each eight-bar phrase and section, and leads into the closing hit
+                phrase_end=end or b == sung[-1] or offset % 8 == 7,
                 build=end and rising,
                 rest=_rests_through_end(form.bars[b][1], beat, melody),
             ))

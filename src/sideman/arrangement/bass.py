@@ -35,6 +35,8 @@ def write_bass(ctx: PartContext, *, pattern: str, sparse: bool) -> tuple[Note, .
             if b < ctx.form.intro_bars - 1:
                 continue  # the band comes in a bar at a time: the bass joins for the last intro bar
             steps = [[0, beats_per_bar, "R"]]
+        elif role.breakdown and not role.section_end:
+            steps = [[0, beats_per_bar, "R"]]  # a breakdown holds the roots
         elif role.stop:
             steps = [[0, 1, "R"], [beats_per_bar - 0.5, 0.45, "A"]]  # the band drops out; a pickup back in
         else:

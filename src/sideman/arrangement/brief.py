@@ -11,8 +11,13 @@ from sideman.style import StyleSpec
 
 def write_brief(analysis: Analysis, style: StyleSpec, form: Form, *, tracks: tuple[Track, ...], variation: int) -> str:
     chords = _progression(form)
+    rival = analysis.confidence.alternatives  # close second readings: the singer can say which
+    tempo = f"{analysis.grid.tempo_bpm:.0f} bpm" + (f" (or {rival['tempo_bpm']:.0f})" if "tempo_bpm" in rival else "")
+    meter = analysis.grid.meter + (f" (or {rival['meter']})" if "meter" in rival else "")
+    key = analysis.key.label + (f" (or {rival['key']})" if "key" in rival else "")
+    tuning = f", sung {analysis.tuning_cents:+.0f} cents from A440" if abs(analysis.tuning_cents) >= 5 else ""
     heard = (
-        f"Heard: {analysis.grid.tempo_bpm:.0f} bpm in {analysis.grid.meter}, {analysis.key.label}, "
+        f"Heard: {tempo} in {meter}, {key}{tuning}, "
         f"{len(analysis.notes)} sung notes over {analysis.duration_seconds:.1f} s "
         f"(range MIDI {analysis.vocal_range_midi[0]}-{analysis.vocal_range_midi[1]}), "
         f"sections {' '.join(s.label for s in analysis.sections) or 'A'}."

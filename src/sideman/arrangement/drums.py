@@ -3,7 +3,7 @@
 The intro counts in on the cymbals alone (earlier intro bars stay silent), a verse
 plays the groove's lighter table, a chorus the full one with an open hat at the end of
 each four-bar phrase and a crash where each section (and, in the last chorus, each
-eight-bar phrase) starts; the second bar of two answers with a kick on the last
+eight-bar phrase) starts; a breakdown keeps only the cymbals; the second bar of two answers with a kick on the last
 off-beat; a fill ends each section and eight-bar phrase, a build rolls into a chorus
 where the groove asks for it, and one closing hit ends the song."""
 
@@ -62,6 +62,8 @@ def write_drums(ctx: PartContext, *, groove: str, sparse: bool, answer_gaps: boo
                 groove_bar = {d: s for d, s in count_in[cycle].items() if d in CYMBALS}
             else:
                 continue
+        elif role.breakdown:  # the drums down to the cymbals until the build
+            groove_bar = {d: s for d, s in light[cycle].items() if d in CYMBALS}
         else:
             groove_bar = dict((light if role.level == VERSE else full)[cycle])
         if build_pattern is not None and role.build and not sparse:

@@ -155,8 +155,8 @@ def colour_chords(spans: tuple[ChordSpan, ...], notes: tuple[Note, ...], key: Ke
 
 #: a colour tone joins the chord when the melody sings it this share of the span's sung time
 IMPLIED_SHARE = 0.15
-#: a sus4 needs the fourth sung this much, and no third at all
-SUS_SHARE = 0.25
+#: a sus4 needs the fourth sung this much (half the time: the melody dwells on it), and no third at all
+SUS_SHARE = 0.5
 
 
 def implied_colours(spans: tuple[ChordSpan, ...], notes: tuple[Note, ...], key: Key, *,

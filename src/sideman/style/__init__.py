@@ -211,13 +211,16 @@ def style_from_tags(tags: str, negative_tags: str = "", *, style_weight: float =
     tagged_roles: set[str] = set()
 
     # instruments named in the tags join the band (or take their role's seat)
-    for _, kind, name in found:
+    for tag, kind, name in found:
         if kind != "instrument" or name in excluded_instruments:
             continue
         entry = vocab["instruments"][name]
         role = entry["role"]
         if role == "drums" and name == "standard kit":
             continue  # "drums" asks for drums, which the genre already has
+        if role in parts and parts[role].instrument in entry.get("generic_for", ()) and _normal(tag) in entry.get("generic_words", ()):
+            tagged_roles.add(role)  # "electric guitar" in a rock band: the band's own (overdriven) electric
+            continue
         if role in parts and parts[role].instrument != name:
             alternates.setdefault(role, parts[role])  # the genre's own becomes the alternate
         pattern = _default_colour_pattern(role)
