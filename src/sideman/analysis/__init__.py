@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sideman.analysis.confidence import Confidence, estimate_confidence
 from sideman.analysis.harmony import estimate_chords
 from sideman.analysis.key import estimate_key
 from sideman.analysis.notes import segment_in_tuning
@@ -25,8 +26,10 @@ from sideman.music import BeatGrid, ChordSpan, Key, Note, Section
 
 __all__ = ["Analysis", "analyze"]
 
-#: median sung pitch (MIDI) below which a voice is heard as low ("m")
-_REGISTER_SPLIT_MIDI = 60
+#: median sung pitch (MIDI) below which a voice is heard as low ("m"): between a typical
+#: male voice's median (about 57, G3) and a female one's (about 67, G4); at 60 a male
+#: voice singing high in its range (MIDI 54-62) was classed "f"
+_REGISTER_SPLIT_MIDI = 63
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class Analysis:
     vocal_range_midi: tuple[int, int]
     vocal_register: str  # "m" (low) or "f" (high): the register the band keeps clear
     tuning: Tuning = Tuning()  # the singer's reference pitch; the band plays at tuning.cents
+    confidence: Confidence = Confidence()  # how sure each reading is, and close rivals
 
     @property
     def tuning_cents(self) -> float:
@@ -68,6 +72,8 @@ class Analysis:
             "downbeats_seconds": [round(b, 3) for b in self.grid.downbeats_seconds],
             "key": self.key.label,
             "tuning_cents": round(self.tuning.cents, 1),
+            "confidence": self.confidence.to_json(),
+            "alternatives": dict(self.confidence.alternatives),
             "notes": [
                 {"start_seconds": round(n.start_seconds, 3), "end_seconds": round(n.end_seconds, 3),
                  "pitch_midi": n.pitch_midi}
@@ -126,4 +132,5 @@ def analyze_track(
         vocal_range_midi=(low, high),
         vocal_register=register,
         tuning=tuning,
+        confidence=estimate_confidence(notes, grid, found_key, tuning),
     )

@@ -160,6 +160,10 @@ class Section:
     label: str
 
 
+#: beat periods whose median sets the tempo of bars added before or after a grid
+EDGE_TEMPO_BEATS = 8
+
+
 @dataclass(frozen=True)
 class BeatGrid:
     """The pulse: beat times (a tempo map, not one constant tempo) and the meter.
@@ -226,16 +230,19 @@ class BeatGrid:
 
     def extended(self, *, before_seconds: float, after_seconds: float) -> BeatGrid:
         """A copy with whole bars added before the first beat and after the last one,
-        at the edge tempi, so that the grid covers [start - before, end + after].
-        The bar phase is kept: downbeats stay downbeats."""
+        at the edge tempi (the median of the first and of the last EDGE_TEMPO_BEATS beat
+        periods: a count-in at the song's tempo, not at one stray interval), so that the
+        grid covers [start - before, end + after]. The bar phase is kept: downbeats
+        stay downbeats."""
         beats = list(self.beats_seconds)
         first = self.first_downbeat_index
-        start_period = beats[1] - beats[0]
+        periods = np.diff(self.beats_seconds)
+        start_period = float(np.median(periods[:EDGE_TEMPO_BEATS]))
         lead = 0
         while beats[0] - lead * start_period > beats[0] - before_seconds or (first + lead) % self.beats_per_bar:
             lead += 1
         head = [beats[0] - k * start_period for k in range(lead, 0, -1)]
-        end_period = beats[-1] - beats[-2]
+        end_period = float(np.median(periods[-EDGE_TEMPO_BEATS:]))
         tail: list[float] = []
         t = beats[-1]
         while t < beats[-1] + after_seconds or (len(head) + len(beats) + len(tail) - first - lead) % self.beats_per_bar:
