@@ -100,7 +100,7 @@ def arrange(analysis: Analysis, style: StyleSpec, *, knobs: Knobs, seed: int, va
     style's alternate instruments and the neighbouring groove and harmony patterns."""
     rng = np.random.default_rng(seed)
     style = _interpret(style, variation)
-    style = _weigh_style_against_voice(style, analysis, knobs)
+    style = _weigh_style_against_voice(style, analysis, knobs, variation=variation)
     if knobs.chords_as_written:
         chords = analysis.chords
     else:
@@ -225,7 +225,7 @@ def _sung_bars(analysis: Analysis) -> list[tuple[float, float]]:
     return [(a, b) for a, b in bars if b - a > 1e-3]
 
 
-def _weigh_style_against_voice(style: StyleSpec, analysis: Analysis, knobs: Knobs) -> StyleSpec:
+def _weigh_style_against_voice(style: StyleSpec, analysis: Analysis, knobs: Knobs, *, variation: int = 0) -> StyleSpec:
     """style_weight 1 keeps the tags' density and energy; 0 takes what the voice
     suggests (a busy, loud line asks for a busier band); V4_5PLUS adds a pad layer."""
     beats = max(1.0, analysis.duration_seconds * analysis.grid.tempo_bpm / 60.0)
@@ -239,10 +239,12 @@ def _weigh_style_against_voice(style: StyleSpec, analysis: Analysis, knobs: Knob
         density = min(density, 0.45)
     parts = style.parts
     roles = {p.role for p in parts}
+    # the pad layer: each take its own sound (a warm pad, a string pad), never an excluded one
+    layers = [(name, program) for name, program in patterns()["pad_layer"] if name not in style.excluded_instruments]
     if (knobs.model == "V4_5PLUS" and not roles & {"pad", "strings", "swells", "vocals"} and density >= 0.35
-            and style.genre in patterns()["pad_layer_genres"]
-            and "warm pad" not in style.excluded_instruments and "pad" not in style.excluded_elements):
-        parts = (*parts, PartChoice("pad", "warm pad", 89))
+            and style.genre in patterns()["pad_layer_genres"] and layers and "pad" not in style.excluded_elements):
+        name, program = layers[variation % len(layers)]
+        parts = (*parts, PartChoice("pad", name, int(program)))
     return replace(style, density=float(density), energy=float(np.clip(energy, 0.05, 1.0)), parts=parts)
 
 
