@@ -14,7 +14,7 @@ import numpy as np
 from scipy.signal import butter, sosfilt
 
 __all__ = ["apply_sos_in_place", "bandpass_sos", "highpass_sos", "high_shelf_sos", "lowpass_sos",
-           "parallel_band_in_place"]
+           "parallel_band_in_place", "peaking_sos"]
 
 #: samples filtered at a time
 _BLOCK_SAMPLES = 1 << 17
@@ -37,6 +37,17 @@ def bandpass_sos(centre_hz: float, *, q: float, sample_rate_hz: int) -> np.ndarr
     alpha = math.sin(w0) / (2 * q)
     a0 = 1 + alpha
     return np.array([[alpha / a0, 0.0, -alpha / a0, 1.0, -2 * math.cos(w0) / a0, (1 - alpha) / a0]])
+
+
+def peaking_sos(centre_hz: float, *, gain_db: float, q: float, sample_rate_hz: int) -> np.ndarray:
+    """RBJ peaking EQ: gain_db at the centre, bandwidth set by q."""
+    a = 10 ** (gain_db / 40)
+    w0 = 2 * math.pi * _clamp(centre_hz, sample_rate_hz) / sample_rate_hz
+    alpha = math.sin(w0) / (2 * q)
+    cos = math.cos(w0)
+    a0 = 1 + alpha / a
+    return np.array([[(1 + alpha * a) / a0, -2 * cos / a0, (1 - alpha * a) / a0, 1.0, -2 * cos / a0,
+                      (1 - alpha / a) / a0]])
 
 
 def high_shelf_sos(corner_hz: float, *, gain_db: float, sample_rate_hz: int) -> np.ndarray:

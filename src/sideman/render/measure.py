@@ -8,8 +8,8 @@ multitrack stems, so that the two can be set side by side (`sideman eval --mix`)
 * spectrum shares: the band's power in 60-250 Hz and in 2-6 kHz over its whole power
   (dB; 0 dB would be all of it there);
 * side/mid: the band's side power (L-R) over its mid power (L+R), dB (-inf for mono);
-* vocal-to-band: the median over sung 400 ms windows of the voice's level minus the
-  band's level (dB): where the voice sits. A window is sung when the voice is within
+* vocal-to-band: the median over sung 400 ms windows of the voice's K-weighted level
+  minus the band's (dB, channel powers summed as BS.1770 does): where the voice sits. A window is sung when the voice is within
   `SUNG_WITHIN_DB` of its loud level.
 """
 
@@ -172,14 +172,17 @@ def side_to_mid_db(audio: np.ndarray) -> float:
     side = float(np.sum((left - right) ** 2))
     if mid <= 0:
         return -math.inf if side <= 0 else math.inf
-    return 10.0 * math.log10(max(side, 1e-30) / mid)
+    if side <= 0:
+        return -math.inf
+    return 10.0 * math.log10(side / mid)
 
 
 def vocal_to_band_db(voice: np.ndarray, band: np.ndarray, *, sample_rate_hz: int) -> float:
-    """Median over sung 400 ms windows of the voice's K-weighted level minus the band's
-    (both read as mono mid), dB: a loudness difference, as the ear weighs it, not a
-    power one that the bass would rule. nan when the voice never sings."""
-    v, b = _mono(voice), _mono(band)
+    """Median over sung 400 ms windows of the voice's K-weighted level minus the band's,
+    dB: a loudness difference as BS.1770 sums it (channel powers added; a mono voice
+    sounds in both channels), not a power one that the bass would rule. nan when the
+    voice never sings."""
+    v, b = _stereo(voice), _stereo(band)
     n = min(len(v), len(b))
     v_power = k_weighted_hop_power(v[:n], sample_rate_hz=sample_rate_hz)
     b_power = k_weighted_hop_power(b[:n], sample_rate_hz=sample_rate_hz)

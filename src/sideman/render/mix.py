@@ -50,6 +50,7 @@ from sideman.render.filters import (
     highpass_sos,
     lowpass_sos,
     parallel_band_in_place,
+    peaking_sos,
 )
 from sideman.render.master import _gated_loudness, k_weighted_hop_power, measure_loudness_lufs
 from sideman.render.measure import vocal_to_band_db as _vocal_to_band_db
@@ -57,7 +58,7 @@ from sideman.render.room import room_in_place
 from sideman.render.spool import SpooledAudio
 from sideman.render.vocal import add_vocal_sends, ride_gain_db, vocal_chain_in_place
 
-__all__ = ["REVERB_STEM", "Mix", "mix", "mix_presets", "pan_gains", "stem_target_lu"]
+__all__ = ["REVERB_STEM", "Mix", "mix", "mix_presets", "pan_gains", "role_eq_sos", "stem_target_lu"]
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +146,7 @@ def mix(
     sample_rate_hz: int,
     voice_offset_samples: int,
     duck_depth_db: float = 3.0,
-    reverb_send_db: float = -14.0,
+    reverb_send_db: float = -17.0,
     reverb_room_size: float = 0.45,
     accompaniment_to_voice_lu: float = -1.0,
     headroom_dbfs: float = -6.0,
@@ -230,8 +231,7 @@ def mix(
         else:
             dry = np.array(stem, dtype=np.float32, order="C")
         del stem
-        cutoff = data["high_pass_hz"].get(role, data["high_pass_hz"]["other"]) or data["bass_high_pass_hz"]
-        apply_sos_in_place(dry, highpass_sos(cutoff, sample_rate_hz=sample_rate_hz))
+        apply_sos_in_place(dry, role_eq_sos(role, sample_rate_hz=sample_rate_hz))
         gain_db = _target_gain_db(dry, role=role, track=track, featured_role=featured_role, genre=genre,
                                   sample_rate_hz=sample_rate_hz)
         stem_gain_db[role] = gain_db
@@ -333,6 +333,16 @@ def mix(
         stem_gain_db=stem_gain_db,
         vocal_to_band_db=vocal_to_band,
     )
+
+
+def role_eq_sos(role: str, *, sample_rate_hz: int) -> np.ndarray:
+    """A role's filter chain as one cascade: its high-pass (``mix.json`` high_pass_hz;
+    the bass only loses its subsonic rumble) and its peaking sections (``eq``)."""
+    data = mix_presets()
+    cutoff = data["high_pass_hz"].get(role, data["high_pass_hz"]["other"]) or data["bass_high_pass_hz"]
+    sections = [highpass_sos(cutoff, sample_rate_hz=sample_rate_hz)]
+    sections += [peaking_sos(f, gain_db=g, q=q, sample_rate_hz=sample_rate_hz) for f, g, q in data["eq"].get(role, [])]
+    return np.vstack(sections)
 
 
 def _target_gain_db(dry: np.ndarray, *, role: str, track: Track | None, featured_role: str | None, genre: str,
