@@ -121,6 +121,21 @@ def test_overrides_round_trip_through_the_manifest_and_merge() -> None:
     assert later.key == Key(5, "major") and later.chart == given.chart
 
 
+def test_a_new_tempo_replaces_earlier_taps() -> None:
+    taps = parse_overrides(tap_times_seconds=[1.0, 1.5, 2.0, 2.5], meter="3/4")
+    later = merge_overrides(taps, parse_overrides(tempo_bpm=100))
+    assert later.tap_times_seconds is None and later.tempo_bpm == 100 and later.meter == "3/4"
+
+
+def test_a_rerender_takes_the_earlier_settings_but_not_its_overrides() -> None:
+    from sideman.api.routes.rerender import rerender_fields
+
+    earlier = {"upload_url": "https://x/v.mp3", "title": "Hum", "tags": "folk", "negative_tags": "", "bpm": 90,
+               "tap_times_seconds": [1.0, 1.5, 2.0, 2.5], "chords": "| G |", "variations": 2}
+    fields = rerender_fields(earlier, {"bpm": 100, "variations": 1}, seed=77)
+    assert fields == {"title": "Hum", "tags": "folk", "negative_tags": "", "variations": 1, "seed": 77, "bpm": 100}
+
+
 # ---- applying ----------------------------------------------------------------------------
 
 
@@ -231,6 +246,24 @@ def test_cli_add_with_overrides_then_render_from_the_manifest(take: Path, tmp_pa
     assert rendered["overrides"]["tempo_bpm"] == 100  # the earlier overrides stand
     assert rendered["timings_seconds"]["analysis"] < 0.2  # no listening
     assert (again / take1["files"]["song_mp3"]).stat().st_size > 10_000
+
+
+def test_cli_taps_and_downbeat_make_the_grid(take: Path, tmp_path: Path) -> None:
+    taps = [1.2 + 0.6 * i for i in range(8)]
+    out = tmp_path / "out"
+    run = subprocess.run([*SIDEMAN, "add", str(take), "--tags", "pop", "--seed", "1", "--variations", "1",
+                          "--taps", ",".join(f"{t:.1f}" for t in taps), "--downbeat", "2.4", "--meter", "3/4",
+                          "--tuning", "-15", "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    analysis = manifest["analysis"]
+    for tap in taps:
+        assert min(abs(b - tap) for b in analysis["beats_seconds"]) < 0.002
+    assert 2.4 in analysis["downbeats_seconds"] and analysis["meter"] == "3/4"
+    assert analysis["tempo_bpm"] == pytest.approx(100, abs=0.5)
+    assert manifest["overrides"]["tuning_cents"] == -15
+    if "tuning_cents" in analysis:
+        assert analysis["tuning_cents"] == pytest.approx(-15)
 
 
 @pytest.mark.parametrize(("args", "text"), [
@@ -361,7 +394,7 @@ def test_http_overrides_on_both_families_and_a_rerender(real_client: TestClient,
     assert "A:min" in [c["label"] for c in take1["chords"]]
     assert manifest["seed"] == services.tasks.get(first).manifest["seed"]
     assert manifest["timings_seconds"]["analysis"] < 0.2
-    assert manifest["input"]["rerendered_from"].endswith("manifest.json")
+    assert manifest["input"]["rerendered_from"] == first
 
     # a rerender of an unknown task, and a bad chart in a rerender
     missing = real_client.post("/api/generate/rerender", headers=_auth(real_client), json={"task_id": "nope"})

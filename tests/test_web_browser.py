@@ -296,6 +296,34 @@ def test_the_singer_corrects_tempo_and_a_chord_and_plays_it_again(browser, serve
     assert manifest["timings_seconds"]["analysis"] < 0.2  # not listened to again
     assert "120 bpm" in page.locator("#heard-text").text_content()
     assert "120 bpm" in page.locator("article.variation .meta").first.text_content()
+
+    # again, from the re-render: tap the beat along with take 1 (a tap every 0.6 s)
+    page.wait_for_function("() => document.querySelector('article.variation audio').readyState >= 2",
+                           timeout=20_000)
+    # from where the voice comes in (the song file starts with the band's intro)
+    page.evaluate("""() => {
+      const card = document.querySelector('article.variation');
+      card.querySelector('audio').currentTime = Number(card.dataset.offsetSeconds) + 0.3;
+    }""")
+    for _ in range(6):
+        page.click("#tap")
+        page.wait_for_timeout(600)
+    assert page.locator("#tap-info").text_content().startswith("6 taps"), page.locator("#tap-info").text_content()
+    with page.expect_response(lambda r: r.url.endswith("/api/generate/rerender")) as rerender:
+        page.click("#again")
+    sent = rerender.value.request.post_data_json
+    assert sent["task_id"] == again and len(sent["input"]["tap_times_seconds"]) == 6
+    assert "bpm" not in sent["input"] and "chords" not in sent["input"]
+    page.wait_for_function(f"() => document.body.dataset.results && document.body.dataset.taskId !== '{again}'",
+                           timeout=RESULT_TIMEOUT_MS)
+    assert page.locator("#error").is_hidden(), page.locator("#error").text_content()
+    third = _manifest(server, page.evaluate("document.body.dataset.taskId"))
+    assert third["overrides"]["tap_times_seconds"] == sent["input"]["tap_times_seconds"]
+    assert "tempo_bpm" not in third["overrides"]  # the taps replace the typed tempo
+    assert "B:min" in [c["label"] for c in third["variations"][0]["chords"]]  # the chart still stands
+    beats = third["analysis"]["beats_seconds"]
+    for tap in sent["input"]["tap_times_seconds"]:
+        assert min(abs(b - tap) for b in beats) < 0.002
     assert not errors, errors
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "web-play-again.png"), full_page=True)

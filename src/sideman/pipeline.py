@@ -183,8 +183,8 @@ def generate(
         with _timed(timings, "ingest"):
             stored = read_stored(request.from_manifest, param="from")
             audio = Audio(stored.samples, stored.sample_rate_hz)
-            manifest["input"] = dict(stored.manifest.get("input") or {},
-                                     rerendered_from=str(Path(request.from_manifest)))
+            # the earlier run's folder name (a task's id): no server path in a served manifest
+            manifest["input"] = dict(stored.manifest.get("input") or {}, rerendered_from=stored.folder.name)
             digest = str(manifest["input"].get("sha256_16", ""))
             manifest["stored"] = link_stored(stored.folder, out_dir, sample_rate_hz=audio.sample_rate_hz)
         report("analysis", 8, manifest)

@@ -470,16 +470,58 @@
       } catch (_e) { sheet = ""; }
     }
     $("fix-chords").value = sheet;
+    taps = [];
+    $("tap-info").textContent = "or tap along while take 1 plays";
     Object.assign(heardAs, { bpm: $("fix-tempo").value, meter: $("fix-meter").value, key: $("fix-key").value,
       chords: sheet });
     $("heard").hidden = false;
   }
 
+  // tap along with take 1: the taps, on the recording's clock, become the beat grid
+  let taps = [];
+
+  function tapTheBeat() {
+    const audio = document.querySelector("article.variation audio");
+    const card = document.querySelector("article.variation");
+    if (!audio || !card) { return; }
+    if (audio.paused) { audio.play().catch(() => {}); }
+    const offset = Number(card.dataset.offsetSeconds || 0);
+    const at = Number((audio.currentTime - offset).toFixed(3));
+    if (at < 0) {  // the band's intro, before the recording starts
+      $("tap-info").textContent = "that was the intro: tap on from where your voice comes in";
+      return;
+    }
+    if (taps.length) {
+      const gap = at - taps[taps.length - 1];
+      if (gap >= 0 && gap < 0.2) { return; }  // a double tap
+      if (gap < 0 || gap > 2) { taps = []; }  // a seek back or a pause: a new run of taps
+    }
+    taps.push(at);
+    if (taps.length >= 4) {
+      const gaps = taps.slice(1).map((t, i) => t - taps[i]).sort((a, b) => a - b);
+      const bpm = 60 / gaps[Math.floor(gaps.length / 2)];
+      $("fix-tempo").value = bpm.toFixed(1);
+      $("tap-info").textContent = taps.length + " taps: " + bpm.toFixed(1) + " bpm — the band will follow your taps";
+    } else {
+      $("tap-info").textContent = taps.length + " tap" + (taps.length > 1 ? "s" : "") + "… keep going";
+    }
+  }
+
+  $("tap").addEventListener("click", tapTheBeat);
+  $("fix-tempo").addEventListener("input", () => {
+    taps = [];
+    $("tap-info").textContent = "or tap along while take 1 plays";
+  });
+
   async function playAgain() {
     showError("");
     if (!lastTaskId) { return; }
     const input = { variations: Number($("fix-variations").value) };
-    if ($("fix-tempo").value && $("fix-tempo").value !== heardAs.bpm) { input.bpm = Number($("fix-tempo").value); }
+    if (taps.length >= 4) {
+      input.tap_times_seconds = taps.slice();
+    } else if ($("fix-tempo").value && $("fix-tempo").value !== heardAs.bpm) {
+      input.bpm = Number($("fix-tempo").value);
+    }
     if ($("fix-meter").value !== heardAs.meter) { input.meter = $("fix-meter").value; }
     if ($("fix-key").value !== heardAs.key) { input.key = $("fix-key").value; }
     if ($("fix-chords").value.trim() && $("fix-chords").value !== heardAs.chords) { input.chords = $("fix-chords").value; }
@@ -517,7 +559,8 @@
   }
 
   function variationCard(item, index) {
-    const card = element("article", { class: "variation card", "data-audio-id": item.audio_id });
+    const card = element("article", { class: "variation card", "data-audio-id": item.audio_id,
+      "data-offset-seconds": item.offset_seconds || 0 });
     const head = element("div", { class: "variation-head" });
     if (item.image_url) { head.append(element("img", { src: local(item.image_url), alt: "cover of take " + (index + 1) })); }
     const titles = element("div");

@@ -17,7 +17,7 @@ from sideman.api.deps import BaseUrlDep, ServicesDep, SubmitterDep
 from sideman.api.errors import ApiError
 from sideman.api.responses import documented
 from sideman.api.routes.generate import check_callback_url, owned_task, router
-from sideman.api.schemas import RerenderBody
+from sideman.api.schemas import OVERRIDE_FIELDS, RerenderBody
 from sideman.tasks.db import TaskStatus
 from sideman.tasks.views import time_text
 
@@ -27,8 +27,10 @@ log = logging.getLogger(__name__)
 
 #: a task's `source.kind` when its input is an earlier task's stored run
 RESULT_SOURCE = "result"
-#: fields of the earlier task's input a re-render does not take over
-_NOT_INHERITED = ("upload_url",)
+#: fields of the earlier task's input a re-render does not take over: the overrides are
+#: in the earlier run's manifest, and the pipeline lays the new ones over them there
+#: (inheriting them here would let an old tap list outvote a new bpm)
+_NOT_INHERITED = ("upload_url", "bpm", "key", *OVERRIDE_FIELDS)
 
 
 @router.post("/rerender", summary="Play a finished task again with corrections (sideman ext)",
@@ -61,10 +63,10 @@ def rerender(body: RerenderBody, caller: SubmitterDep, services: ServicesDep, ba
 
 
 def rerender_fields(earlier: dict, changes: dict, *, seed: int | None) -> dict:
-    """The new task's `input`: the earlier one's, with `changes` laid over it. The seed
-    is the one the earlier run used (the same band) unless a new one is given; the
-    overrides of the earlier run are in its stored manifest, and the pipeline lays the
-    ones given here over them."""
+    """The new task's `input`: the earlier one's (but its overrides), with `changes` laid
+    over it. The seed is the one the earlier run used (the same band) unless a new one
+    is given; the overrides of the earlier run are in its stored manifest, and the
+    pipeline lays the ones given here over them."""
     fields = {k: v for k, v in earlier.items() if k not in _NOT_INHERITED}
     if seed is not None:
         fields["seed"] = seed
