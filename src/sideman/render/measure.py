@@ -32,6 +32,7 @@ __all__ = [
     "measure_mix",
     "side_to_mid_db",
     "vocal_to_band_db",
+    "vocal_to_band_from_hops",
 ]
 
 #: the two spectrum bands the issue reads: low end (bass and kick body), presence
@@ -184,8 +185,15 @@ def vocal_to_band_db(voice: np.ndarray, band: np.ndarray, *, sample_rate_hz: int
     voice never sings."""
     v, b = _stereo(voice), _stereo(band)
     n = min(len(v), len(b))
-    v_power = k_weighted_hop_power(v[:n], sample_rate_hz=sample_rate_hz)
-    b_power = k_weighted_hop_power(b[:n], sample_rate_hz=sample_rate_hz)
+    return vocal_to_band_from_hops(k_weighted_hop_power(v[:n], sample_rate_hz=sample_rate_hz),
+                                   k_weighted_hop_power(b[:n], sample_rate_hz=sample_rate_hz))
+
+
+def vocal_to_band_from_hops(v_power: np.ndarray, b_power: np.ndarray) -> float:
+    """`vocal_to_band_db` from the two signals' K-weighted powers per 100 ms hop
+    (`sideman.render.master.k_weighted_hop_power`, channels summed)."""
+    n = min(len(v_power), len(b_power))
+    v_power, b_power = np.asarray(v_power[:n]), np.asarray(b_power[:n])
     frames = len(v_power) // _HOPS_PER_WINDOW
     if frames == 0:
         return math.nan

@@ -53,7 +53,7 @@ from sideman.render.filters import (
     peaking_sos,
 )
 from sideman.render.master import _gated_loudness, k_weighted_hop_power, measure_loudness_lufs
-from sideman.render.measure import vocal_to_band_db as _vocal_to_band_db
+from sideman.render.measure import vocal_to_band_from_hops
 from sideman.render.room import room_in_place
 from sideman.render.spool import SpooledAudio
 from sideman.render.vocal import add_vocal_sends, ride_gain_db, vocal_chain_in_place
@@ -294,8 +294,9 @@ def mix(
         for start in range(0, n, _BLOCK_SAMPLES):
             stop = min(n, start + _BLOCK_SAMPLES)
             placed[start:stop] *= _frame_gain(ride_db, hop=loudness_hop, start=start, stop=stop)
-        if not spool:  # the figure costs two loudness passes: not on long inputs
-            vocal_to_band = _vocal_to_band_db(placed, song, sample_rate_hz=sample_rate_hz)
+        # the figure from the meters already read (no pass over the audio): the ridden
+        # voice in both channels against the band as heard
+        vocal_to_band = vocal_to_band_from_hops(2.0 * voice_hops * 10 ** (ride_db / 10), heard_band)
         song[:, 0] += placed
         song[:, 1] += placed
         add_vocal_sends(song, placed, sample_rate_hz=sample_rate_hz, room_size=reverb_room_size, tempo_bpm=tempo_bpm)
