@@ -106,13 +106,44 @@ def main() -> None:
         mix({k: v.copy() for k, v in stems.items()}, tracks=performed.score.tracks, voice=voice, sample_rate_hz=SR,
             voice_offset_samples=0, featured_role="keys", genre="pop", consume_stems=True)
 
-    rows.append(("whole mix (all of the above, one take)", 0.0, _best(whole_mix, repeat=2)))
+    old_mix = _mix_before_issue_15()
+
+    def whole_old_mix():
+        if old_mix is not None:
+            old_mix({k: v.copy() for k, v in stems.items()}, tracks=performed.score.tracks, voice=voice,
+                    sample_rate_hz=SR, voice_offset_samples=0, consume_stems=True)
+
+    rows.append(("whole mix (mix.py before issue 15 -> now, one take)", _best(whole_old_mix, repeat=2),
+                 _best(whole_mix, repeat=2)))
     premaster = sum(stems.values()) * np.float32(0.3)
     rows.append(("master (up to 3 passes)", 0.0, _best(lambda: master(premaster.copy(), sample_rate_hz=SR))))
     print(f"{args.seconds:.0f} s input, one take per row; seconds (best of 2-3); the machine is shared")
     print(f"{'step':<56} {'before':>8} {'after':>8} {'extra':>8}")
     for name, before, after in rows:
         print(f"{name:<56} {before:>8.3f} {after:>8.3f} {after - before:>+8.3f}")
+
+
+#: the last commit before issue 15's mix
+_BEFORE = "010ed74"
+
+
+def _mix_before_issue_15():
+    """mix() as it was before issue 15 (read from git), or None outside a checkout."""
+    import importlib.util
+    import subprocess
+
+    try:
+        source = subprocess.run(["git", "show", f"{_BEFORE}:src/sideman/render/mix.py"], check=True,
+                                capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1]).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    path = Path(tempfile.mkdtemp()) / "mix_before.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("mix_before", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["mix_before"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module.mix
 
 
 if __name__ == "__main__":

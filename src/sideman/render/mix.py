@@ -41,6 +41,7 @@ from functools import lru_cache
 from importlib import resources
 
 import numpy as np
+from scipy.signal import sosfilt
 
 from sideman.errors import InvalidField
 from sideman.music.model import Track
@@ -52,7 +53,7 @@ from sideman.render.filters import (
     parallel_band_in_place,
     peaking_sos,
 )
-from sideman.render.master import _gated_loudness, k_weighted_hop_power, measure_loudness_lufs
+from sideman.render.master import _gated_loudness, _k_weighting_sos, k_weighted_hop_power
 from sideman.render.measure import vocal_to_band_from_hops
 from sideman.render.room import room_in_place
 from sideman.render.spool import SpooledAudio
@@ -350,11 +351,31 @@ def _target_gain_db(dry: np.ndarray, *, role: str, track: Track | None, featured
                     sample_rate_hz: int) -> float:
     """The gain that brings a stem to its role's loudness target (the track's own
     gain_db where the stem is too quiet or short to measure)."""
-    measured = measure_loudness_lufs(dry, sample_rate_hz=sample_rate_hz)
+    measured = _quick_loudness_lufs(dry, sample_rate_hz=sample_rate_hz)
     if not math.isfinite(measured) or measured < -70.0:
         return track.gain_db if track else 0.0
     target = _STEM_REFERENCE_LUFS + stem_target_lu(role, featured_role=featured_role, genre=genre)
     return float(np.clip(target - measured, -40.0, 40.0))
+
+
+def _quick_loudness_lufs(stereo: np.ndarray, *, sample_rate_hz: int) -> float:
+    """Integrated loudness (BS.1770 gating) with the K-weighting run in float32 (half
+    the time of the mastering meter's float64; within 0.05 LU of it on music, plenty for
+    a target that is met within 1 LU)."""
+    sos = _k_weighting_sos(int(sample_rate_hz)).astype(np.float32)
+    hop = round(_LOUDNESS_HOP_SECONDS * sample_rate_hz)
+    n_hops = len(stereo) // hop
+    if n_hops == 0:
+        return -math.inf
+    power = np.zeros(n_hops, dtype=np.float64)
+    zi = np.zeros((sos.shape[0], 2, stereo.shape[1]), dtype=np.float32)
+    block = max(hop, (_BLOCK_SAMPLES // hop) * hop)
+    for start in range(0, n_hops * hop, block):
+        stop = min(start + block, n_hops * hop)
+        weighted, zi = sosfilt(sos, stereo[start:stop], axis=0, zi=zi)
+        weighted *= weighted
+        power[start // hop : stop // hop] = weighted.sum(axis=1).reshape(-1, hop).sum(axis=1, dtype=np.float64)
+    return _gated_loudness(power, hop_samples=hop)
 
 
 def _widen_in_place(stereo: np.ndarray, *, amount: float, delay_samples: int) -> None:

@@ -6,7 +6,7 @@ The response is built the way a room answers a clap: a pre-delay, a dozen early
 reflections placed and panned at random (independently per ear), then a diffuse tail
 of noise that builds up over ~25 ms and decays with a reverberation time that falls
 with frequency (lows ring longest, the top dies three times faster), independent noise
-per ear so that the return is wide (L/R correlation near 0).
+per ear. The mix convolves with one ear and spreads the return (see `Room`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 import pedalboard
 from scipy.signal import butter, sosfilt
 
-__all__ = ["CONVOLUTION_NORMALISED_GAIN", "rt60_for_room_size", "room_impulse_response", "room_in_place"]
+__all__ = ["CONVOLUTION_NORMALISED_GAIN", "Room", "rt60_for_room_size", "room_impulse_response", "room_in_place"]
 
 #: the response's seed: one room for every render
 _SEED = 0x500D
@@ -31,6 +31,9 @@ _PRE_DELAY_MS = 10.0
 _BUILD_UP_MS = 25.0
 #: samples convolved at a time
 _BLOCK_SAMPLES = 1 << 18
+#: the mono return is spread to stereo by this delayed side copy
+_SPREAD = 0.7
+_SPREAD_DELAY_SECONDS = 0.017
 #: pedalboard's (JUCE's) convolution normalises a response to this RMS gain; undone
 CONVOLUTION_NORMALISED_GAIN = 0.125
 
@@ -75,14 +78,41 @@ def room_impulse_response(*, sample_rate_hz: int, rt60_seconds: float) -> np.nda
 
 def room_in_place(audio: np.ndarray, *, sample_rate_hz: int, room_size: float) -> None:
     """Replace audio [shape=(n, 2), float32] by the room's wet return, in place and in
-    blocks (partitioned FFT convolution, state carried across blocks, no latency)."""
-    ir = room_impulse_response(sample_rate_hz=int(sample_rate_hz),
-                               rt60_seconds=round(rt60_for_room_size(room_size), 2))
-    convolution = pedalboard.Convolution(ir, mix=1.0, sample_rate=float(sample_rate_hz))
-    rate = float(sample_rate_hz)
+    blocks (partitioned FFT convolution, state carried across blocks, no latency).
+
+    The sends are summed to mono and convolved with one ear's response, then spread to
+    stereo by a delayed side copy (`Room`): half the work of convolving each side with
+    its own ear (measured 0.55 against 1.05 s over a 64 s bus), and a diffuse tail has
+    no panning to keep; the return is wide (L/R correlation about 0.3)."""
+    room = Room(sample_rate_hz=sample_rate_hz, room_size=room_size)
     for start in range(0, len(audio), _BLOCK_SAMPLES):
         part = audio[start : start + _BLOCK_SAMPLES]
-        wet = convolution.process(np.ascontiguousarray(part.T), rate, reset=False)
+        mono = (part[:, 0] + part[:, 1]) * np.float32(0.5)
+        part[:] = room.process(mono)
+
+
+class Room:
+    """The room for a mono send, one block at a time (state carried across calls): the
+    left ear's response, spread to stereo as L = w + a·w(t-d), R = w - a·w(t-d)."""
+
+    def __init__(self, *, sample_rate_hz: int, room_size: float) -> None:
+        ir = room_impulse_response(sample_rate_hz=int(sample_rate_hz),
+                                   rt60_seconds=round(rt60_for_room_size(room_size), 2))
+        self._convolution = pedalboard.Convolution(np.ascontiguousarray(ir[:1]), mix=1.0,
+                                                   sample_rate=float(sample_rate_hz))
+        self._rate = float(sample_rate_hz)
+        self._delay = max(1, round(_SPREAD_DELAY_SECONDS * sample_rate_hz))
+        self._history = np.zeros(self._delay, dtype=np.float32)
+
+    def process(self, mono: np.ndarray) -> np.ndarray:
+        """mono [shape=(k,), float32] -> the wet return [shape=(k, 2), float32]."""
+        wet = self._convolution.process(np.ascontiguousarray(mono, dtype=np.float32)[None, :], self._rate,
+                                        reset=False)[0]
         wet *= np.float32(1.0 / CONVOLUTION_NORMALISED_GAIN)  # a unit-energy room
-        part[:, 0] = wet[0]
-        part[:, 1] = wet[1]
+        joined = np.concatenate([self._history, wet])
+        delayed = joined[: len(wet)] * np.float32(_SPREAD)
+        self._history = joined[-self._delay :]
+        out = np.empty((len(wet), 2), dtype=np.float32)
+        out[:, 0] = wet + delayed
+        out[:, 1] = wet - delayed
+        return out
