@@ -51,3 +51,25 @@ def test_the_bass_walks_down_through_a_slash_chord() -> None:
 def test_no_slash_where_the_roots_already_step() -> None:
     spans = (ChordSpan(0, 2, Chord(5, "maj")), ChordSpan(2, 4, Chord(7, "maj")), ChordSpan(4, 6, Chord(0, "maj")))
     assert walk_bass(spans) == spans  # F - G - C: the roots move by step and leap home
+
+
+def test_a_second_take_reharmonises_where_the_melody_allows(melody) -> None:
+    import numpy as np
+
+    from sideman.analysis import analyze
+    from sideman.arrangement import Knobs, arrange
+    from sideman.arrangement.knobs import chord_fit, clash_seconds
+    from sideman.ingest import Audio
+    from sideman.style import style_from_tags
+
+    heard = analyze(Audio(melody.samples, 44100))
+    style = style_from_tags("pop")
+    takes = [arrange(heard, style, knobs=Knobs(weirdness_constraint=0.0), seed=3 + i, variation=i) for i in range(2)]
+    times = np.linspace(heard.first_note_seconds + 0.01, heard.last_note_end_seconds - 0.01, 200)
+    roots = [[take.form.chord_at(t).root_pitch_class for t in times] for take in takes]
+    assert np.mean([a != b for a, b in zip(*roots, strict=True)]) > 0.05  # another progression
+    fit = lambda take: np.mean([chord_fit(c.chord, heard.notes, c.start_seconds, c.end_seconds)  # noqa: E731
+                                for c in take.form.chords])
+    assert fit(takes[1]) >= fit(takes[0]) - 1e-9  # the melody fits it as well
+    assert sum(clash_seconds(c.chord, heard.notes, c.start_seconds, c.end_seconds, long_seconds=0.4)
+               for c in takes[1].form.chords) == 0

@@ -22,6 +22,7 @@ from sideman.arrangement.knobs import (
     blend_chords,
     colour_chords,
     implied_colours,
+    reharmonise,
     repair_clashes,
     stock_chords,
     walk_bass,
@@ -107,6 +108,8 @@ def arrange(analysis: Analysis, style: StyleSpec, *, knobs: Knobs, seed: int, va
         chords = blend_chords(analysis.chords, stock_chords(_sung_bars(analysis), analysis.key, style.genre),
                               analysis.notes, audio_weight=knobs.audio_weight)
         chords = colour_chords(chords, analysis.notes, analysis.key, weirdness=knobs.weirdness_constraint, rng=rng)
+        if variation % 2 == 1:  # another band: its own progression where the melody allows one
+            chords = reharmonise(chords, analysis.notes, analysis.key, long_seconds=HELD_NOTE_SECONDS)
         if knobs.weirdness_constraint > 0:  # the colours the melody sings (textbook triads at 0)
             chords = implied_colours(chords, analysis.notes, analysis.key, long_seconds=HELD_NOTE_SECONDS)
         chords = repair_clashes(chords, analysis.notes, analysis.key, long_seconds=HELD_NOTE_SECONDS)

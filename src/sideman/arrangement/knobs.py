@@ -207,6 +207,30 @@ def _colour_from(chord: Chord, share: np.ndarray) -> Chord:
     return chord
 
 
+def reharmonise(spans: tuple[ChordSpan, ...], notes: tuple[Note, ...], key: Key, *,
+                long_seconds: float) -> tuple[ChordSpan, ...]:
+    """Another band's progression where the melody allows it (a second take): a sung
+    chord gives way to the diatonic chord that shares two of its tones (I - vi, IV - ii,
+    V - iii...) when the melody fits that one at least as well and no held note rubs;
+    the first and last chords, and unsung ones, stay."""
+    diatonic = _diatonic(key)
+    out = list(spans)
+    for i in range(1, len(out) - 1):
+        span = out[i]
+        chord, a, b = span.chord, span.start_seconds, span.end_seconds
+        if chord is None or chord.quality not in ("maj", "min") or not _sung(notes, a, b):
+            continue
+        fit = chord_fit(chord, notes, a, b)
+        relatives = [c for c in diatonic if c.root_pitch_class != chord.root_pitch_class
+                     and len(set(c.pitch_classes) & set(chord.pitch_classes)) == 2
+                     and chord_fit(c, notes, a, b) >= fit
+                     and clash_seconds(c, notes, a, b, long_seconds=long_seconds) == 0]
+        if relatives:
+            best = max(relatives, key=lambda c: (chord_fit(c, notes, a, b), -((c.root_pitch_class - chord.root_pitch_class) % 12)))
+            out[i] = ChordSpan(a, b, best)
+    return tuple(out)
+
+
 def walk_bass(spans: tuple[ChordSpan, ...]) -> tuple[ChordSpan, ...]:
     """Where the roots leap but the middle chord's third lies a step below the chord
     before and a step above the chord after, the bass takes that third (a slash chord
