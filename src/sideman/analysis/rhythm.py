@@ -24,7 +24,12 @@ VOICE_ONSET_WEIGHT = 2.0
 MIN_BPM, MAX_BPM = 50.0, 200.0
 PRIOR_CENTER_BPM = 100.0
 PRIOR_OCTAVE_WIDTH = 0.9
-TIGHTNESS = 600.0
+#: how firmly the beat tracker holds its period (Ellis 2007's tightness). Real singing
+#: against a backing keeps one clock; its onsets are loose, and a loose tracker follows
+#: them off the beat (real-sung trusted beats: AMLt 0.52 at 600, 0.62 at 2400; dev 0.92 -> 0.93)
+TIGHTNESS = 2400.0
+#: refine_tempo searches this share either side of the estimate, in these steps
+REFINE_SPAN, REFINE_STEP = 0.05, 0.0025
 NOTES_PER_BEAT = 2.2
 FIT_POWER = 4.0
 DENSITY_WIDTH = 1.0
@@ -139,6 +144,30 @@ def estimate_tempo(env: np.ndarray, notes: tuple[Note, ...] = ()) -> float:
     if subdivides < 1.0 and doubled and not _pairs_beats(notes, strength, doubled[0]):
         return doubled[0]
     return best
+
+
+def refine_tempo(env: np.ndarray, tempo_bpm: float) -> float:
+    """The tempo within REFINE_SPAN of tempo_bpm whose steady comb of beats (at its best
+    phase) lands on the most onset strength.
+
+    The autocorrelation peak is coarse (a lag in whole frames, a few lags' spread on a
+    loose voice), and a tight beat tracker then holds a period 2-4 % off for the whole
+    take: the beats walk off the singer's. Most songs, and every take sung to a backing
+    track, keep one clock; the comb measures it over the whole take."""
+    period = 60.0 * FRAME_RATE_HZ / tempo_bpm
+    n = len(env)
+    if n < 4 * period:
+        return tempo_bpm
+    best, best_score = period, -np.inf
+    for candidate in period * (1.0 + np.arange(-REFINE_SPAN, REFINE_SPAN + 1e-9, REFINE_STEP)):
+        ticks = np.arange(0.0, n - 1, candidate)
+        phases = np.arange(0.0, candidate, 1.0)
+        score = np.interp(phases[:, None] + ticks[None, :-1], np.arange(n), env).mean(axis=1).max()
+        # a slight pull toward the autocorrelation's own reading
+        score *= 1.0 - 0.5 * abs(candidate / period - 1.0)
+        if score > best_score:
+            best, best_score = candidate, score
+    return 60.0 * FRAME_RATE_HZ / best
 
 
 def _pairs_beats(notes: tuple[Note, ...], env: np.ndarray, tempo_bpm: float) -> bool:
@@ -301,7 +330,7 @@ def analyze_rhythm(
         period = 60.0 / tempo
         beats = np.arange(0.0, max(duration_seconds, 2 * period) + 1e-9, period)
         return BeatGrid(tuple(float(b) for b in beats), 4, 4, 0)
-    tempo = tempo_bpm or estimate_tempo(tempo_env, notes)
+    tempo = tempo_bpm or refine_tempo(env, estimate_tempo(tempo_env, notes))
     # a tempo the caller gave is held firmly; an estimated one may drift with the singer
     beats = track_beats(env, tempo_bpm=tempo, tightness=TIGHTNESS * (6 if tempo_bpm else 1))
     if len(beats) < 2:
