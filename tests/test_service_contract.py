@@ -140,7 +140,7 @@ def test_suno_submit_and_record_info(client: TestClient) -> None:
     [({"styleWeight": 1.5}, "styleWeight"), ({"styleWeight": 0.123}, "styleWeight"),
      ({"title": "x" * 101}, "title"), ({"vocalGender": "x"}, "vocalGender"),
      ({"callBackUrl": "ftp://x"}, "callBackUrl"), ({"uploadUrl": "file:///etc/passwd"},
-                                                  "input.upload_url")],
+                                                  "uploadUrl")],
 )
 def test_suno_invalid_fields_are_422(client: TestClient, fields: dict, param: str) -> None:
     key = key_of(client)
