@@ -36,7 +36,7 @@ __all__ = ["HIGH_PASS_HZ", "RIDE_RANGE_DB", "RIDE_TARGET_DB", "add_vocal_sends",
 HIGH_PASS_HZ = 90.0
 #: the voice's K-weighted level over the band's in sung windows that the ride aims at,
 #: and how far it may move the voice
-RIDE_TARGET_DB = 1.5
+RIDE_TARGET_DB = 1.0
 RIDE_RANGE_DB = 4.0
 #: a 100 ms hop counts as sung when the voice is within this of its loud level
 _SUNG_WITHIN_DB = 15.0
