@@ -5,8 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SYSTEM_STAMP := $(VENV)/.system-packages
 # portaudio19-dev: headers to build PyAudio, which tinysoundfont requires (sideman never plays audio);
-# fluid-soundfont-gm: FluidR3_GM (MIT), the General MIDI font sideman renders with.
-DEBIAN_PACKAGES := portaudio19-dev fluid-soundfont-gm chromium
+# fluid-soundfont-gm: FluidR3_GM (MIT), the General MIDI font sideman renders with;
+# avldrums.lv2-soundfont: the AVL Drumkits (CC-BY-SA-3.0), sampled acoustic kits with
+# velocity layers (optional: without them the drums play from FluidR3, and a warning says so).
+DEBIAN_PACKAGES := portaudio19-dev fluid-soundfont-gm avldrums.lv2-soundfont chromium
 
 .PHONY: run test install bench eval lint clean scale
 
@@ -23,6 +25,8 @@ EVAL_DIRS ?= ../shared/eval/dev ../shared/eval/real ../shared/eval/real-sung
 eval: $(STAMP)
 	@for d in $(EVAL_DIRS); do echo "== $$d"; $(BIN)/sideman eval $$d || exit 1; done
 	@echo "== ../shared/eval/dev (arrangement)"; $(BIN)/sideman eval --arrangement ../shared/eval/dev
+	@echo "== ../shared/eval/dev (mix), beside the real stems of ../shared/eval/real/nc"; \
+	  $(BIN)/sideman eval --mix ../shared/eval/dev --reference ../shared/eval/real/nc
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
