@@ -13,7 +13,13 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from reliability_support import callback_receiver, live_server, reliability_settings, slow_host, wav_bytes
+from reliability_support import (
+    callback_receiver,
+    live_server,
+    reliability_settings,
+    slow_host,
+    wav_bytes,
+)
 from sideman.api import create_app
 from sideman.errors import FetchError
 from sideman.ingest.fetch import fetch_to_file
