@@ -177,8 +177,8 @@ class Settings(BaseSettings):
     min_free_disk_bytes: int = Field(
         default=1024**3, ge=0,
         description="uploads and submits are refused (507) and /readyz answers 503 while the "
-        "data folder's disk has less free space than this (1 GiB: about one 8-minute task "
-        "with 2 variations; 0 turns the check off)",
+        "data folder's disk has less free space than this (1 GiB: a 3-minute song with 2 "
+        "variations writes about 0.55 GB; 0 turns the check off)",
     )
     key_storage_quota_bytes: int = Field(
         default=0, ge=0,

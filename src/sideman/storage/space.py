@@ -3,8 +3,9 @@
 The service refuses new work (uploads and submits: HTTP 507) while the data folder's disk
 has less than `settings.min_free_disk_bytes` free, and `/readyz` answers 503, so a load
 balancer stops sending work before a task dies half-written. One task writes about
-1.5 MB per second of song per variation (stems, mixes, MP3s), so the 1 GiB default
-holds one 8-minute task with 2 variations.
+1.5 MB per second of song per variation (stems, mixes, MP3s): a 3-minute song with 2
+variations about 0.55 GB, an 8-minute one with 4 about 2.9 GB. The 1 GiB default keeps
+room for the common case; raise it where long songs with many variations are usual.
 
 `is_disk_full(exc)` recognises the ways a full disk shows itself: ENOSPC / EDQUOT from
 the OS, and SQLite's "database or disk is full" through SQLAlchemy.
