@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from sideman.arrangement.arc import BarRole
 from sideman.arrangement.form import Form
+from sideman.arrangement.knobs import sounding
 from sideman.music import Key, Note
 from sideman.style import StyleSpec
 
@@ -51,16 +53,21 @@ class PartContext:
             t += float(self.rng.normal(0.0, 0.006 * self.humanize))
         return t
 
+    @cached_property
+    def beat_seconds(self) -> float:
+        """One beat at the grid's tempo (the median beat; computed once)."""
+        return 60.0 / self.form.grid.tempo_bpm
+
     def under_long_note(self, time_seconds: float) -> bool:
         """Whether a sung note of a beat or more is sounding at this time."""
-        beat = 60.0 / self.form.grid.tempo_bpm
+        beat = self.beat_seconds
         return any(n.start_seconds <= time_seconds < n.end_seconds and n.duration_seconds >= beat
-                   for n in self.melody)
+                   for n in sounding(self.melody, time_seconds, time_seconds + 1e-6))
 
     def gaps(self, *, min_beats: float = 1.5) -> list[tuple[float, float]]:
         """Rests in the voice of at least min_beats: between sung notes, and the intro and
         outro (before the first note, after the last one until the closing bar)."""
-        beat = 60.0 / self.form.grid.tempo_bpm
+        beat = self.beat_seconds
         if not self.melody:
             return []
         edges = [(self.form.start_seconds, self.melody[0].start_seconds)]

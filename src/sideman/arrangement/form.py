@@ -3,8 +3,9 @@ the voice), where it stops (a closing tonic after the voice), and the chord per 
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -37,9 +38,13 @@ class Form:
     def end_seconds(self) -> float:
         return self.bars[-1][1]
 
+    @cached_property
+    def _chord_starts(self) -> list[float]:
+        return [c.start_seconds for c in self.chords]
+
     def chord_index(self, time_seconds: float) -> int:
         """Index into chords of the span sounding at a time (clamped to the form)."""
-        i = bisect_right([c.start_seconds for c in self.chords], time_seconds + 1e-6) - 1
+        i = bisect_right(self._chord_starts, time_seconds + 1e-6) - 1
         return min(max(i, 0), len(self.chords) - 1)
 
     def chord_at(self, time_seconds: float) -> Chord | None:
@@ -48,7 +53,10 @@ class Form:
 
     def chord_changes(self, start_seconds: float, end_seconds: float) -> list[float]:
         """Times strictly inside (start, end) where the chord changes."""
-        return [c.start_seconds for c in self.chords if start_seconds + 1e-6 < c.start_seconds < end_seconds - 1e-6]
+        starts = self._chord_starts
+        lo = bisect_right(starts, start_seconds + 1e-6)
+        hi = bisect_left(starts, end_seconds - 1e-6)
+        return starts[lo:hi]
 
     def chords_in_bar(self, bar_index: int) -> list[ChordSpan]:
         a, b = self.bars[bar_index]

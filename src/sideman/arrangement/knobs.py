@@ -22,6 +22,7 @@ weirdness_constraint (0..1): 0 keeps textbook triads. Above 0 the chords take th
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 
 import numpy as np
 
@@ -60,6 +61,32 @@ def parse_roman(numeral: str, key: Key) -> Chord:
     return Chord((key.tonic_pitch_class + semitones) % 12, quality)
 
 
+def sounding(notes: tuple[Note, ...], start: float, end: float) -> tuple[Note, ...]:
+    """The notes (sorted by start) that sound somewhere in [start, end), found by
+    bisection: the knobs ask this per chord piece, and a long song has thousands."""
+    starts, longest = _index(notes)
+    lo = bisect_left(starts, start - longest)
+    hi = bisect_left(starts, end)
+    return tuple(n for n in notes[lo:hi] if n.end_seconds > start and n.start_seconds < end)
+
+
+#: the last few melodies indexed: (notes, start times, longest duration)
+_INDEXED: list[tuple[tuple[Note, ...], list[float], float]] = []
+
+
+def _index(notes: tuple[Note, ...]) -> tuple[list[float], float]:
+    for known, starts, longest in _INDEXED:
+        if known is notes:
+            return starts, longest
+    starts = [n.start_seconds for n in notes]
+    if any(b < a for a, b in zip(starts, starts[1:], strict=False)):  # unsorted: no shortcut
+        return [float("-inf")] * len(notes), float("inf")
+    longest = max((n.duration_seconds for n in notes), default=0.0)
+    _INDEXED.insert(0, (notes, starts, longest))
+    del _INDEXED[4:]
+    return starts, longest
+
+
 def chord_fit(chord: Chord | None, notes: tuple[Note, ...], start: float, end: float) -> float:
     """Share (0..1) of the melody sounding in [start, end) that sits on a chord tone;
     1.0 when nothing is sung there."""
@@ -67,7 +94,7 @@ def chord_fit(chord: Chord | None, notes: tuple[Note, ...], start: float, end: f
         return 0.0
     on = total = 0.0
     tones = chord.pitch_classes
-    for note in notes:
+    for note in sounding(notes, start, end):
         overlap = min(end, note.end_seconds) - max(start, note.start_seconds)
         if overlap > 0:
             total += overlap
@@ -113,7 +140,7 @@ def blend_chords(heard: tuple[ChordSpan, ...], stock: tuple[ChordSpan, ...], not
 
 
 def _sung(notes: tuple[Note, ...], start: float, end: float) -> bool:
-    return any(n.start_seconds < end and n.end_seconds > start for n in notes)
+    return bool(sounding(notes, start, end))
 
 
 def substitutions(chord: Chord, key: Key) -> list[Chord]:
@@ -181,7 +208,7 @@ def implied_colours(spans: tuple[ChordSpan, ...], notes: tuple[Note, ...], key: 
 def _sung_shares(notes: tuple[Note, ...], start: float, end: float) -> np.ndarray:
     """Share of the sung time in [start, end) per pitch class [shape=(12,)]."""
     share = np.zeros(12)
-    for note in notes:
+    for note in sounding(notes, start, end):
         overlap = min(end, note.end_seconds) - max(start, note.start_seconds)
         if overlap > 0:
             share[note.pitch_midi % 12] += overlap
@@ -255,7 +282,7 @@ def clash_seconds(chord: Chord | None, notes: tuple[Note, ...], start: float, en
     if chord is None:
         return 0.0
     total = 0.0
-    for note in notes:
+    for note in sounding(notes, start, end):
         if note.duration_seconds < long_seconds:
             continue
         overlap = min(end, note.end_seconds) - max(start, note.start_seconds)
@@ -279,8 +306,8 @@ def repair_clashes(spans: tuple[ChordSpan, ...], notes: tuple[Note, ...], key: K
         if chord is None or clash_seconds(chord, notes, a, b, long_seconds=long_seconds) <= 0:
             out.append(span)
             continue
-        rubs = [(max(a, n.start_seconds), min(b, n.end_seconds)) for n in notes
-                if n.duration_seconds >= long_seconds and n.start_seconds < b and n.end_seconds > a
+        rubs = [(max(a, n.start_seconds), min(b, n.end_seconds)) for n in sounding(notes, a, b)
+                if n.duration_seconds >= long_seconds
                 and any((n.pitch_midi - pc) % 12 == 1 for pc in chord.pitch_classes)]
         pieces = _merge_intervals(rubs)
         if sum(e - s for s, e in pieces) >= _WHOLE_SPAN_SHARE * (b - a):
