@@ -311,3 +311,36 @@ def test_api_enqueues_to_workers_and_reports_broker(cluster, melody_wav: Path) -
         metrics = client.get("/metrics").text
         assert 'sideman_broker_messages{state="waiting"}' in metrics
         assert "sideman_task_duration_seconds_count" in metrics
+
+
+def test_an_upload_url_is_downloaded_off_the_pipeline_thread(cluster) -> None:  # noqa: ANN001
+    """A worker hands an upload_url to its download pool and acks: the task comes back as
+    a new message on the stored file (issue 16: downloads never hold a pipeline worker)."""
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            payload = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(64)
+            self.send_response(200)
+            self.send_header("content-type", "audio/wav")
+            self.send_header("content-length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/take.wav"
+        task = cluster.store.create(owner_key_hash="test-owner", request={
+            "input": {"title": "fetched", "tags": "piano", "negative_tags": "", "variations": 1},
+            "source": {"kind": "url", "url": url}, "base_url": "http://sideman.test"})
+        cluster.queue.enqueue(task.id)
+        finished = done(cluster, task.id, timeout_seconds=40)
+    finally:
+        server.shutdown()
+    assert finished.status == "finished", finished.error_message
+    source = finished.request["source"]
+    assert source["kind"] == "upload" and source["fetched_from"] == url
+    assert finished.attempts == 1  # the download's claim was given back
+    assert (cluster.settings.uploads_dir / source["key"]).is_file()

@@ -63,6 +63,14 @@ class WorkerServices(Middleware):
         generate = publishing(generate, results)
         runner = TaskRunner(store=store, settings=settings, generate=generate, uploads=uploads,
                             callbacks=callbacks)
+        # upload_url downloads on a pool of this process, not on its (one) pipeline thread:
+        # the message is acked at once and a new one is sent when the file is stored
+        from sideman.ingest.pool import KeyedPool
+
+        runner.attach_downloads(
+            KeyedPool(workers=settings.fetch_workers, per_key=settings.fetch_per_key_concurrency,
+                      name="sideman-fetch"),
+            enqueue=actor.send)
         self.handle = message_handler(run_task=runner.run, store=store, settings=settings)
         callbacks.start()
         stop_sweeper = threading.Event()
