@@ -247,6 +247,16 @@ def test_cli_add_with_overrides_then_render_from_the_manifest(take: Path, tmp_pa
     assert rendered["timings_seconds"]["analysis"] < 0.2  # no listening
     assert (again / take1["files"]["song_mp3"]).stat().st_size > 10_000
 
+    # in place (no --out): two takes, then one; the second take's folder does not linger
+    for variations in ("2", "1"):
+        run = subprocess.run([*SIDEMAN, "render", "--from", str(again), "--variations", variations, "--tempo", "110"],
+                             capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+    in_place = json.loads((again / "manifest.json").read_text())
+    assert len(in_place["variations"]) == 1 and not (again / "v2").exists()
+    assert in_place["variations"][0]["tempo_bpm"] == pytest.approx(110, abs=0.5)
+    assert in_place["variations"][0]["key"] == "E minor"  # the earlier corrections stand
+
 
 def test_cli_taps_and_downbeat_make_the_grid(take: Path, tmp_path: Path) -> None:
     taps = [1.2 + 0.6 * i for i in range(8)]
