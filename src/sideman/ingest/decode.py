@@ -182,7 +182,7 @@ def _refuse_cancelling_channels(mono: np.ndarray, channel_power: np.ndarray) -> 
     """InvalidInput when the channels are loud and their mono sum is not: one is the
     other with its polarity inverted (a stereo file that only works in stereo)."""
     loudest = float(np.sqrt(channel_power.max()))
-    mixed = float(np.sqrt(np.mean(np.square(mono, dtype=np.float64)))) if len(mono) else 0.0
+    mixed = float(np.sqrt(max(0.0, float(np.dot(mono, mono))) / len(mono))) if len(mono) else 0.0
     loudest_db = 20.0 * np.log10(max(loudest, 1e-10))
     mixed_db = 20.0 * np.log10(max(mixed, 1e-10))
     if loudest_db > -60.0 and mixed_db < loudest_db - CANCELLATION_DB:
