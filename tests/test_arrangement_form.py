@@ -128,29 +128,49 @@ def test_eval_folder_reports_the_figures(tmp_path, melody_wav, melody) -> None:
     assert "synthetic" in format_arrangement_table(result)
 
 
-def test_a_long_song_breaks_down_and_lifts_the_last_chorus() -> None:
-    from sideman.arrangement.arc import LAST_CHORUS
+def _synthetic_form(bars: int):
+    """A form over `bars` sung bars at 120 bpm (one held G a bar, 3 beats long), from second 2."""
     from sideman.arrangement.form import plan_form
     from sideman.music import BeatGrid, Chord, ChordSpan, Key, Note
 
-    beat = 0.5  # 120 bpm, 4/4, 40 bars sung from second 2
-    grid = BeatGrid(tuple(2.0 + i * beat for i in range(4 * 40 + 1)))
-    bar = 4 * beat
-    melody = tuple(Note(2.0 + i * bar, 2.0 + i * bar + 3 * beat, 67) for i in range(40))
-    chords = (ChordSpan(2.0, 2.0 + 40 * bar, Chord(7, "maj")),)
+    beat = 0.5
+    grid = BeatGrid(tuple(2.0 + i * beat for i in range(4 * bars + 1)))
+    melody = tuple(Note(2.0 + i * 2.0, 2.0 + i * 2.0 + 3 * beat, 67) for i in range(bars))
+    chords = (ChordSpan(2.0, 2.0 + bars * 2.0, Chord(7, "maj")),)
     form = plan_form(grid=grid, key=Key(7), chords=chords, sections=(), first_note_seconds=2.0,
                      last_note_end_seconds=melody[-1].end_seconds, duration_seconds=melody[-1].end_seconds + 1,
                      intro_bars=1)
+    return form, melody
+
+
+def _section_names(arc) -> list[str]:
+    names: list[str] = []
+    for role in arc:
+        if not names or names[-1] != role.section or role.section_start:
+            names.append(role.section)
+    return names
+
+
+def test_a_song_heard_as_verses_only_lifts_into_a_chorus() -> None:
+    form, melody = _synthetic_form(18)
+    sections = (Section(2.0, 34.0, "A"), Section(34.0, 38.0, "B"))  # sixteen bars, then a two-bar tail
+    arc = plan_arc(form, sections=sections, melody=melody)
+    assert _section_names(arc) == ["intro", "verse", "chorus", "chorus", "outro"]
+    sung = arc[form.intro_bars : len(arc) - form.outro_bars]
+    assert [role.level for role in sung[:9]] == [VERSE] * 8 + [CHORUS]
+
+
+def test_a_long_song_breaks_down_and_lifts_the_last_chorus() -> None:
+    from sideman.arrangement.arc import LAST_CHORUS
+
+    form, melody = _synthetic_form(40)
+    bar = 2.0
     labels = "ABABCB"  # verse, chorus, verse, chorus, middle, chorus: eight bars each but the last ones
     starts = [2.0 + k * 8 * bar for k in range(5)] + [2.0 + 36 * bar]
     ends = [*starts[1:], 2.0 + 40 * bar]
     sections = tuple(Section(a, e, lab) for a, e, lab in zip(starts, ends, labels, strict=True))
     arc = plan_arc(form, sections=sections, melody=melody)
-    names = []
-    for role in arc:
-        if not names or names[-1] != role.section or role.section_start:
-            names.append(role.section)
-    assert names == ["intro", "verse", "chorus", "verse", "chorus", "breakdown", "last chorus", "outro"]
+    assert _section_names(arc) == ["intro", "verse", "chorus", "verse", "chorus", "breakdown", "last chorus", "outro"]
     assert max(role.level for role in arc) == LAST_CHORUS
     sung = arc[form.intro_bars : len(arc) - form.outro_bars]
     assert [role.bar_in_phrase for role in sung[:8]] == [0, 1, 2, 3, 0, 1, 2, 3]

@@ -6,6 +6,8 @@ writes, before any performed feel):
 
 - section_contrast: notes per bar (all parts) of the densest sung section over the
   sparsest (1.0 = every section alike; needs two sections or more).
+- arc_contrast: the same over the sections as the band plays them (verse, chorus...;
+  a long single analysed section is split into two), for every case.
 - intro_ratio: notes per bar of the intro over the densest sung section.
 - repeat_<role> / repeat_mean: share of sung bars whose onset rhythm a pitched part
   repeats exactly from the bar before (positions on a 1/12-beat grid).
@@ -31,6 +33,7 @@ import numpy as np
 
 from sideman.analysis import Analysis, analyze
 from sideman.arrangement import Arrangement, Knobs, arrange
+from sideman.arrangement.arc import arranged_sections
 from sideman.ingest import decode
 from sideman.style import style_from_tags
 
@@ -41,7 +44,7 @@ LONG_NOTE_SECONDS = 0.4
 _POSITION_STEPS_PER_BEAT = 12
 #: pitched roles whose repetition and take identity are reported one by one
 REPORTED_ROLES = ("bass", "keys", "guitar")
-ARRANGEMENT_METRICS = ("section_contrast", "intro_ratio", "repeat_bass", "repeat_keys", "repeat_guitar",
+ARRANGEMENT_METRICS = ("section_contrast", "arc_contrast", "intro_ratio", "repeat_bass", "repeat_keys", "repeat_guitar",
                        "repeat_mean", "same_bass", "same_keys", "same_guitar", "same_drums", "same_mean",
                        "chord_majmin", "clash", "drum_velocity_low", "drum_velocity_high")
 
@@ -83,6 +86,11 @@ def arrangement_figures(takes: Sequence[Arrangement]) -> dict:
     per_section = [float(np.mean(density[idx])) for s in sections
                    if (idx := bars.indices_between(s.start_seconds, s.end_seconds))]
     out["section_contrast"] = (max(per_section) / max(min(per_section), 1e-9)) if len(per_section) >= 2 else None
+    played = [s for s in arranged_sections(first.form, first.arc) if s.label not in ("intro", "outro")] \
+        if first.arc else []
+    per_played = [float(np.mean(density[idx])) for s in played
+                  if (idx := bars.indices_between(s.start_seconds, s.end_seconds))]
+    out["arc_contrast"] = (max(per_played) / max(min(per_played), 1e-9)) if len(per_played) >= 2 else None
     intro = list(range(first.form.intro_bars))
     out["intro_ratio"] = (float(np.mean(density[intro])) / max(per_section)
                           if intro and per_section and max(per_section) > 0 else None)
@@ -143,7 +151,7 @@ def chart_scores(take: Arrangement, case: dict) -> dict:
 
 
 def format_arrangement_table(result: dict) -> str:
-    short = {"section_contrast": "contrast", "intro_ratio": "intro", "repeat_bass": "rep.bass",
+    short = {"section_contrast": "contrast", "arc_contrast": "arc.ctr", "intro_ratio": "intro", "repeat_bass": "rep.bass",
              "repeat_keys": "rep.keys", "repeat_guitar": "rep.gtr", "repeat_mean": "rep.mean",
              "same_bass": "same.bas", "same_keys": "same.key", "same_guitar": "same.gtr",
              "same_drums": "same.drm", "same_mean": "same.mn", "chord_majmin": "majmin", "clash": "clash",

@@ -83,6 +83,8 @@ def plan_arc(form: Form, *, sections: tuple[Section, ...], melody: tuple[Note, .
     sung = list(range(form.intro_bars, n - form.outro_bars))
     blocks = _blocks(form, sections, sung)
     levels = _levels(blocks, len(sung))
+    if len(sung) >= SPLIT_MIN_BARS and max(levels, default=CHORUS) < CHORUS:
+        blocks, levels = _lift_the_longest(blocks, levels)
     names = [_NAMES[level] for level in levels]
     if len(sung) >= BREAKDOWN_MIN_BARS and len(blocks) >= 4 and LAST_CHORUS in levels:
         before = levels.index(LAST_CHORUS) - 1
@@ -177,6 +179,23 @@ def _levels(blocks: list[tuple[int, int]], sung_bars: int) -> list[int]:
             if levels[i] == CHORUS:
                 levels[i] = LAST_CHORUS
     return levels
+
+
+def _lift_the_longest(blocks: list[tuple[int, int]], levels: list[int]) -> tuple[list[tuple[int, int]], list[int]]:
+    """A song heard as verses only: its longest section splits at the four-bar phrase
+    nearest its middle, and the second half (with any short tail after it) is a chorus."""
+    k = max(range(len(blocks)), key=lambda i: blocks[i][1] - blocks[i][0])
+    first, last = blocks[k]
+    length = last - first + 1
+    if length < SPLIT_MIN_BARS:
+        return blocks, levels
+    half = min(max(4, int(round(length / 8.0)) * 4), length - 4)
+    blocks = [*blocks[:k], (first, first + half - 1), (first + half, last), *blocks[k + 1 :]]
+    levels = [*levels[:k], VERSE, CHORUS, *levels[k + 1 :]]
+    for i in range(k + 2, len(blocks)):
+        if blocks[i][1] - blocks[i][0] + 1 < 4:
+            levels[i] = CHORUS
+    return blocks, levels
 
 
 def _bar_at(form: Form, time_seconds: float) -> int:
