@@ -106,12 +106,12 @@ def decode(
             for frame in container.decode(stream):
                 if by_hand or channels > 1 or frame.format.name in _FLOAT_FORMATS:
                     planes = _as_float(frame)
-                    finite = np.isfinite(planes)
-                    if not finite.all():
+                    if frame.format.name in _FLOAT_FORMATS and not np.isfinite(planes).all():
+                        finite = np.isfinite(planes)
                         bad_samples += int(planes.size - finite.sum())
-                        planes = np.where(finite, planes, 0.0)
+                        planes = np.where(finite, planes, np.float32(0.0))
                     if channels > 1 and planes.shape[0] == channels:
-                        channel_energy += np.square(planes, dtype=np.float64).sum(axis=1)
+                        channel_energy += np.einsum("ij,ij->i", planes, planes)
                         raw_count += planes.shape[1]
                     if by_hand:
                         raw_rate = frame.sample_rate or raw_rate
@@ -158,17 +158,17 @@ def decode(
 
 
 def _as_float(frame: av.AudioFrame) -> np.ndarray:
-    """A frame's samples as float64 [shape=(channels, n)], full scale 1.0."""
+    """A frame's samples as float32 [shape=(channels, n)], full scale 1.0."""
     array = frame.to_ndarray()
     channels = len(frame.layout.channels) or 1
     if not frame.format.is_planar:
         array = array.reshape(-1, channels).T
     name = frame.format.name
     if name in _FLOAT_FORMATS:
-        return array.astype(np.float64)
+        return array.astype(np.float32, copy=False)
     if name in ("u8", "u8p"):
-        return (array.astype(np.float64) - 128.0) / 128.0
-    return array.astype(np.float64) / _INT_SCALE.get(name, 32768.0)
+        return (array.astype(np.float32) - np.float32(128.0)) / np.float32(128.0)
+    return array.astype(np.float32) * np.float32(1.0 / _INT_SCALE.get(name, 32768.0))
 
 
 def _resample(samples: np.ndarray, *, from_hz: int, to_hz: int) -> np.ndarray:
