@@ -265,3 +265,33 @@ def quarter_note_melody(*, tempo_bpm: float = 120.0, bars: int = 4, start_second
             notes.append((s, s + length * beat - 0.07, scale[(4 * b + at) % len(scale)] if length == 1 else 67))
     samples = _voice(notes, total_seconds=total, downbeats=downbeats, rng=rng, level_db=level_db)
     return Melody(samples, tempo_bpm, "G major", notes, chords, downbeats, start_seconds)
+
+
+# the figures a compound beat (three eighths) moves in: running eighths, a quarter and an
+# eighth, a dotted quarter; and how often each is taken in running_compound_melody
+_RUNNING_FIGURES = ((1, 1, 1), (2, 1), (3,))
+_RUNNING_FIGURE_P = (0.6, 0.3, 0.1)
+_RUNNING_SCALE = (62, 64, 66, 67, 69, 71, 72, 74, 76, 78, 79)
+
+
+def running_compound_melody(*, dotted_quarter_bpm: float = 110.0, beats_per_bar: int = 2, bars: int = 16,
+                            seed: int = 0, level_db: float = -12.0) -> tuple[np.ndarray, list[float], list[float]]:
+    """A jig-like voice line (6/8, 9/8 or 12/8 by beats_per_bar) that runs mostly in
+    eighths, with quarter-eighth and dotted-quarter figures, a stepwise random walk in G
+    major, and a held dotted quarter closing every fourth bar. Only the bar lines are
+    louder. Returns (samples at SAMPLE_RATE_HZ, dotted-quarter beat times, downbeats)."""
+    rng = np.random.default_rng(seed)
+    eighth = 60.0 / dotted_quarter_bpm / 3
+    t, notes, downbeats, beats, step = 0.5, [], [], [], 5
+    for bar in range(bars):
+        downbeats.append(t)
+        for beat in range(beats_per_bar):
+            beats.append(t)
+            closing = bar % 4 == 3 and beat == beats_per_bar - 1
+            figure = (3,) if closing else _RUNNING_FIGURES[rng.choice(3, p=_RUNNING_FIGURE_P)]
+            for length in figure:
+                step = int(np.clip(step + rng.choice([-2, -1, 1, 2]), 0, len(_RUNNING_SCALE) - 1))
+                notes.append((t, t + length * eighth - 0.04, _RUNNING_SCALE[step]))
+                t += length * eighth
+    samples = _voice(notes, total_seconds=t + 1.0, downbeats=downbeats, rng=rng, level_db=level_db)
+    return samples, beats, downbeats

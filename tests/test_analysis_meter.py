@@ -13,7 +13,7 @@ from sideman.analysis import analyze
 from sideman.arrangement import Knobs, arrange
 from sideman.ingest import Audio
 from sideman.style import style_from_tags
-from signals import compound_melody, quarter_note_melody, sung_melody, two_four_melody
+from signals import SAMPLE_RATE_HZ, compound_melody, quarter_note_melody, running_compound_melody, sung_melody, two_four_melody
 
 
 @pytest.mark.parametrize(
@@ -122,3 +122,19 @@ def test_even_quarter_notes_are_the_beat(bars, tempo_bpm) -> None:
     melody = quarter_note_melody(tempo_bpm=tempo_bpm, bars=bars)
     heard = analyze(Audio(melody.samples, 44100))
     assert heard.grid.tempo_bpm == pytest.approx(tempo_bpm, rel=0.04)
+
+
+@pytest.mark.parametrize(
+    ("dotted_quarter_bpm", "beats_per_bar", "seed"),
+    [(110.0, 2, 0), (110.0, 2, 1), (50.0, 2, 0), (70.0, 2, 1), (60.0, 4, 1), (100.0, 3, 1)],
+)
+def test_running_eighths_in_compound_time_are_counted_in_dotted_quarters(dotted_quarter_bpm, beats_per_bar,
+                                                                         seed) -> None:
+    """Jigs, slip jigs and slow 6/8 and 12/8 lines that run in eighths: the beat is the
+    dotted quarter (not the quarter of the 3:2 trap, nor the eighth)."""
+    samples, beats, _ = running_compound_melody(dotted_quarter_bpm=dotted_quarter_bpm,
+                                                beats_per_bar=beats_per_bar, seed=seed)
+    heard = analyze(Audio(samples, SAMPLE_RATE_HZ))
+    assert heard.grid.beat_unit == 8
+    assert heard.grid.tempo_bpm == pytest.approx(dotted_quarter_bpm, rel=0.04)
+    assert mir_eval.beat.f_measure(np.array(beats), np.array(heard.grid.beats_seconds)) >= 0.9

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 TEMPO_TOLERANCE = 0.04
 LONG_NOTE_SECONDS = 0.4
-METRICS = ("tempo_ok", "beat_f", "beat_amlt", "downbeat_f", "key_score", "chord_majmin", "note_f1",
+METRICS = ("tempo_ok", "beat_f", "beat_amlt", "downbeat_f", "meter_ok", "key_score", "chord_majmin", "note_f1",
            "tuning_error_cents", "band_beat_amlt", "band_beat_cmlt", "chord_tone_ratio", "clash_ratio",
            "covers_input", "analysis_seconds")
 #: how a wrong key relates to the true one (mir_eval.key's classes)
@@ -86,6 +86,8 @@ def evaluate_case(folder: Path, case: dict, *, tags: str, seed: int) -> dict:
                  "tempo_bpm": round(heard.grid.tempo_bpm, 2), "meter": heard.grid.meter, "key": heard.key.label}
     row["tuning_cents"] = getattr(heard, "tuning_cents", 0.0)
     row.update(_rhythm_scores(case, heard))
+    # the meter as written (from a score or a lead sheet): exact, 2/4 read as 4/4 is wrong
+    row["meter_ok"] = float(heard.grid.meter == case["meter"]) if case.get("meter") else None
     row.update(_pitch_scores(case, heard))
     row.update(_band_scores(case, heard, band, track))
     return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()}
@@ -203,7 +205,7 @@ def _band_scores(case: dict, heard: Analysis, band: Arrangement, track: PitchTra
 
 def format_table(result: dict) -> str:
     columns = ("id", *METRICS)
-    short = {"tempo_ok": "tempo", "beat_f": "beatF", "beat_amlt": "AMLt", "downbeat_f": "dbF",
+    short = {"tempo_ok": "tempo", "beat_f": "beatF", "beat_amlt": "AMLt", "downbeat_f": "dbF", "meter_ok": "meter",
              "key_score": "key", "chord_majmin": "majmin", "note_f1": "noteF1", "tuning_error_cents": "tuneErr",
              "band_beat_amlt": "bandAMLt", "band_beat_cmlt": "bandCMLt", "chord_tone_ratio": "onChord",
              "clash_ratio": "clash", "covers_input": "covers", "analysis_seconds": "sec"}

@@ -49,11 +49,11 @@ OFFBEAT_SHARE = 0.4
 #: how much more a compound reading must explain than a simple one: note share on a
 #: thirds grid over a halves grid, and accent contrast of threes over twos
 COMPOUND_MARGIN = 0.15
-COMPOUND_ACCENT_MARGIN = 0.6
+COMPOUND_ACCENT_MARGIN = 0.35
 #: share of notes a grid must hold before its grouping is trusted (a loose singer's
 #: onsets leave the eighths ambiguous, and then the simple reading stands)
 MIN_GRID_CAPTURE = 0.8
-MIN_COMPOUND_BPM, MAX_COMPOUND_BPM = 35.0, 110.0
+MIN_COMPOUND_BPM, MAX_COMPOUND_BPM = 35.0, 130.0
 #: bonus per bar length in estimate_meter: four beats a bar is the default simple reading,
 #: two dotted quarters (6/8) the default compound one
 SIMPLE_METER_BIAS = {4: 0.03, 3: 0.0}
@@ -359,6 +359,16 @@ def compound_beats(notes: tuple[Note, ...], beats: np.ndarray) -> np.ndarray | N
     on_halves, on_thirds = _grid_capture(notes, halves), _grid_capture(notes, thirds)
     if on_thirds >= MIN_GRID_CAPTURE and on_thirds > on_halves + COMPOUND_MARGIN and _off_beat_share(notes, beats) > 0.15:
         return beats
+    if _moves_in_beats(notes, beats):
+        # the tracked beat is the line's eighth (running eighths of a slow 6/8): the
+        # accents of the beats themselves group in twos or threes
+        accents = beat_accents(notes, beats)
+        twos = max(_contrast(accents, phase, 2) for phase in range(2))
+        best, phase = max((_contrast(accents, phase, 3), phase) for phase in range(3))
+        dotted_bpm = 60.0 / (3 * float(np.median(np.diff(beats))))
+        if best > twos + COMPOUND_ACCENT_MARGIN and MIN_COMPOUND_BPM <= dotted_bpm <= MAX_COMPOUND_BPM:
+            return beats[phase::3]
+        return None
     if on_halves < MIN_GRID_CAPTURE:
         return None
     accents = beat_accents(notes, halves, tolerance=0.25)
@@ -369,6 +379,18 @@ def compound_beats(notes: tuple[Note, ...], beats: np.ndarray) -> np.ndarray | N
     if best > twos + COMPOUND_ACCENT_MARGIN and MIN_COMPOUND_BPM <= dotted_bpm <= MAX_COMPOUND_BPM:
         return halves[phase::3]
     return None
+
+
+def _moves_in_beats(notes: tuple[Note, ...], beats: np.ndarray) -> bool:
+    """Whether the line moves in the tracked beats: nearly every beat starts a note and
+    nearly no note starts between beats (the tracker found the line's tatum)."""
+    if _grid_capture(notes, beats) < MIN_GRID_CAPTURE:
+        return False
+    onsets = np.array([n.start_seconds for n in notes])
+    inside = (beats >= onsets[0]) & (beats <= onsets[-1])
+    step = float(np.median(np.diff(beats)))
+    struck = np.min(np.abs(beats[inside][:, None] - onsets[None, :]), axis=1) < 0.2 * step
+    return bool(struck.mean() >= MIN_GRID_CAPTURE)
 
 
 def _subdivide(beats: np.ndarray, parts: int) -> np.ndarray:
