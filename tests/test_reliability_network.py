@@ -187,3 +187,16 @@ def test_keyed_pool_limits_each_key_and_lets_others_pass() -> None:
     with pytest.raises(ZeroDivisionError):
         failing.result(timeout=2)
     pool.shutdown()
+
+
+def test_idle_pool_threads_end_and_come_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sideman.ingest import pool as pool_module
+
+    monkeypatch.setattr(pool_module, "IDLE_EXIT_SECONDS", 0.1)
+    pool = KeyedPool(workers=2, per_key=1, name="idle-pool")
+    assert pool.submit("a", lambda: 1).result(timeout=2) == 1
+    deadline = time.monotonic() + 3
+    while pool._threads and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not pool._threads
+    assert pool.submit("a", lambda: 2).result(timeout=2) == 2

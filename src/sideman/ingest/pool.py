@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -26,6 +27,9 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 __all__ = ["KeyedPool", "PoolBusy"]
+
+#: a thread with nothing to do for this long ends (an idle server holds no pool threads)
+IDLE_EXIT_SECONDS = 10.0
 
 
 class PoolBusy(Exception):
@@ -109,8 +113,11 @@ class KeyedPool:
         while True:
             with self._lock:
                 job = self._next()
+                idle_since = time.monotonic()
                 while job is None:
-                    if self._closed:
+                    if self._closed or time.monotonic() - idle_since > IDLE_EXIT_SECONDS:
+                        # an idle thread ends; submit() starts another when work comes
+                        self._threads.remove(threading.current_thread())
                         return
                     self._idle += 1
                     self._lock.wait(1.0)
