@@ -107,6 +107,7 @@ class CallbackSender:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._per_host = per_host
+        self._workers = workers
         self._pool = KeyedPool(workers=workers, per_key=per_host, name="sideman-callback")
         self._in_flight: set[int] = set()
         self._in_flight_lock = threading.Lock()
@@ -240,6 +241,8 @@ class CallbackSender:
         taking: dict[str, int] = {}
         for seq, url in rows:
             with self._in_flight_lock:
+                if len(self._in_flight) + len(claimed) >= self._workers:
+                    break  # every thread busy: a claimed row must not wait out its lock
                 if seq in self._in_flight:
                     continue
             host = _host_of(url)
