@@ -261,6 +261,14 @@ def _interpret(style: StyleSpec, variation: int) -> StyleSpec:
     parts = tuple(style.alternates.get(p.role, p)
                   if p.role in ("keys", "guitar", "strings") and p.role not in style.tagged_roles else p
                   for p in style.parts)
+    # a pad without an alternate takes the other pad sound (a string pad for a warm one)
+    layers = [PartChoice("pad", name, int(program), pattern=None) for name, program in data["pad_layer"]
+              if name not in style.excluded_instruments]
+    parts = tuple(
+        style.alternates.get("pad") or next((replace(layer, pattern=p.pattern) for layer in layers
+                                            if layer.instrument != p.instrument), p)
+        if p.role == "pad" and p.role not in style.tagged_roles else p
+        for p in parts)
 
     def other(table: str, value: str) -> str:
         chosen = data[table].get(value, value)

@@ -83,7 +83,8 @@ def plan_arc(form: Form, *, sections: tuple[Section, ...], melody: tuple[Note, .
     sung = list(range(form.intro_bars, n - form.outro_bars))
     blocks = _blocks(form, sections, sung)
     levels = _levels(blocks, len(sung))
-    if len(sung) >= SPLIT_MIN_BARS and max(levels, default=CHORUS) < CHORUS:
+    lifted = sum(b - a + 1 for (a, b), level in zip(blocks, levels, strict=True) if level >= CHORUS)
+    if len(sung) >= SPLIT_MIN_BARS and lifted < len(sung) / 4:
         blocks, levels = _lift_the_longest(blocks, levels)
     names = [_NAMES[level] for level in levels]
     if len(sung) >= BREAKDOWN_MIN_BARS and len(blocks) >= 4 and LAST_CHORUS in levels:
@@ -163,7 +164,8 @@ def _blocks(form: Form, sections: tuple[Section, ...], sung: list[int]) -> list[
 
 
 def _levels(blocks: list[tuple[int, int]], sung_bars: int) -> list[int]:
-    """Verse, chorus, verse, chorus...; a short last section keeps the level before it;
+    """Verse, chorus, verse, chorus...; a last section of four bars or fewer never drops
+    below the one before it (it tags it);
     the last chorus of a long song lifts."""
     if not blocks:
         return []
@@ -171,8 +173,8 @@ def _levels(blocks: list[tuple[int, int]], sung_bars: int) -> list[int]:
         return [CHORUS]
     levels = [VERSE if i % 2 == 0 else CHORUS for i in range(len(blocks))]
     last = blocks[-1]
-    if last[1] - last[0] + 1 < 4:
-        levels[-1] = levels[-2]
+    if last[1] - last[0] + 1 <= 4:  # a short last section never drops below the one before
+        levels[-1] = max(levels[-1], levels[-2])
     if sung_bars >= LAST_CHORUS_MIN_BARS and len(blocks) >= 3:
         final = max(i for i, level in enumerate(levels) if level == CHORUS)
         for i in range(final, len(levels)):
@@ -182,9 +184,12 @@ def _levels(blocks: list[tuple[int, int]], sung_bars: int) -> list[int]:
 
 
 def _lift_the_longest(blocks: list[tuple[int, int]], levels: list[int]) -> tuple[list[tuple[int, int]], list[int]]:
-    """A song heard as verses only: its longest section splits at the four-bar phrase
-    nearest its middle, and the second half (with any short tail after it) is a chorus."""
-    k = max(range(len(blocks)), key=lambda i: blocks[i][1] - blocks[i][0])
+    """A song heard (almost) as verses only: its longest verse splits at the four-bar
+    phrase nearest its middle, and the second half (with any short tail after it) is a chorus."""
+    verses = [i for i, level in enumerate(levels) if level == VERSE]
+    if not verses:
+        return blocks, levels
+    k = max(verses, key=lambda i: blocks[i][1] - blocks[i][0])
     first, last = blocks[k]
     length = last - first + 1
     if length < SPLIT_MIN_BARS:
