@@ -208,21 +208,30 @@
       }
     }
 
+    let startedPerf = 0;
     return {
-      begin() {
-        context.resume();
-        beganAt = context.currentTime;
-        firstAt = beganAt + CLICK_LEAD_SECONDS;
+      async begin() {
+        startedPerf = performance.now();  // the recorder has started
+        await context.resume();
+        beganAt = context.currentTime - (performance.now() - startedPerf) / 1000;
+        firstAt = context.currentTime + CLICK_LEAD_SECONDS;
         schedule();
         timer = setInterval(schedule, 50);
         window.sidemanRecording.click = state;
       },
       stop() {
         clearInterval(timer);
-        const latency = (context.outputLatency || 0) + (context.baseLatency || 0);
+        // when the first click reached the output, on the page's clock where the browser
+        // says (getOutputTimestamp); else from the audio clock and the stated latencies
+        const stamp = context.getOutputTimestamp ? context.getOutputTimestamp() : null;
+        let anchor;
+        if (stamp && stamp.performanceTime > 0 && stamp.contextTime > 0) {
+          anchor = (stamp.performanceTime + (firstAt - stamp.contextTime) * 1000 - startedPerf) / 1000;
+        } else {
+          anchor = firstAt - beganAt + (context.outputLatency || 0) + (context.baseLatency || 0);
+        }
         context.close();
-        const anchor = Math.max(0, firstAt - beganAt + latency);
-        return { bpm, meter, first_downbeat_seconds: Number(anchor.toFixed(3)) };
+        return { bpm, meter, first_downbeat_seconds: Number(Math.max(0, anchor).toFixed(3)) };
       },
     };
   }
