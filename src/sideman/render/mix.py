@@ -48,6 +48,7 @@ from sideman.music.model import Track
 from sideman.render.filters import (
     apply_sos_in_place,
     bandpass_sos,
+    high_shelf_sos,
     highpass_sos,
     lowpass_sos,
     parallel_band_in_place,
@@ -339,11 +340,15 @@ def mix(
 
 def role_eq_sos(role: str, *, sample_rate_hz: int) -> np.ndarray:
     """A role's filter chain as one cascade: its high-pass (``mix.json`` high_pass_hz;
-    the bass only loses its subsonic rumble) and its peaking sections (``eq``)."""
+    the bass only loses its subsonic rumble), its peaking sections (``eq``) and the
+    band's air (a high shelf, ``air``)."""
     data = mix_presets()
     cutoff = data["high_pass_hz"].get(role, data["high_pass_hz"]["other"]) or data["bass_high_pass_hz"]
     sections = [highpass_sos(cutoff, sample_rate_hz=sample_rate_hz)]
     sections += [peaking_sos(f, gain_db=g, q=q, sample_rate_hz=sample_rate_hz) for f, g, q in data["eq"].get(role, [])]
+    air = data["air"]
+    if role not in air["except"]:
+        sections.append(high_shelf_sos(air["corner_hz"], gain_db=air["gain_db"], sample_rate_hz=sample_rate_hz))
     return np.vstack(sections)
 
 
