@@ -424,7 +424,7 @@
   }
 
   // a task from its submit to its players and the "we heard" panel
-  async function follow(taskId, takes) {
+  async function follow(taskId, takes, corrected) {
     document.body.dataset.taskId = taskId;
     delete document.body.dataset.results;
     for (;;) {
@@ -443,7 +443,7 @@
     const detail = (await api("/api/generate/detail/music?task_id=" + encodeURIComponent(taskId))).data;
     showBrief(detail.prompts);
     setStage("complete", 100);
-    await showHeard(taskId, detail.files[0]);
+    await showHeard(taskId, detail.files[0], corrected);
     showResults(detail.files);
   }
 
@@ -459,11 +459,12 @@
     return String(text || "").replace(/([A-G])b/g, "$1♭").replace(/([A-G])#/g, "$1♯");
   }
 
-  async function showHeard(taskId, item) {
+  async function showHeard(taskId, item, corrected) {
     if (!item) { return; }
     lastTaskId = taskId;
     const bpm = item.bpm ? Math.round(item.bpm * 10) / 10 : null;
-    $("heard-text").textContent = "We heard " + (bpm ? Math.round(bpm) + " bpm" : "a free tempo") +
+    $("heard-text").textContent = (corrected ? "Played as you said: " : "We heard ") +
+      (bpm ? Math.round(bpm) + " bpm" : "a free tempo") +
       (item.meter ? " in " + item.meter : "") + (item.key ? ", " + pretty(item.key) : "");
     $("fix-tempo").value = bpm || "";
     $("fix-meter").value = item.meter || "4/4";
@@ -545,7 +546,7 @@
       });
       $("brief").hidden = true;
       $("brief-text").replaceChildren();
-      await follow(submitted.data.task_id, input.variations);
+      await follow(submitted.data.task_id, input.variations, true);
     } catch (error) {
       showError(error.message);
     } finally {
