@@ -53,6 +53,7 @@ __all__ = [
     "ChordChart",
     "Overrides",
     "apply_overrides",
+    "chart_spans",
     "merge_overrides",
     "parse_chart",
     "parse_chord_symbol",
