@@ -30,11 +30,14 @@ PRIOR_OCTAVE_WIDTH = 0.9
 TIGHTNESS = 2400.0
 #: refine_tempo searches this share either side of the estimate, in these steps
 REFINE_SPAN, REFINE_STEP = 0.05, 0.0025
-#: notes a sung beat holds, the centre of the notes-per-beat prior. Measured at the
-#: reference tempo: 1.1-2.1 on the real-sung karaoke voices (their segmented notes
-#: over-count melismas), 0.7-1.9 on dev. 2.2 put slow songs at half or double the
-#: felt beat; 1.2 on real-sung trusted beats: tempo 0.8 -> 0.9, AMLt 0.68 -> 0.76,
-#: band CMLt 0.34 -> 0.49, sight-singing at the written quarter 1/8 -> 3/8; dev AMLt 0.93 -> 0.98
+#: the notes-per-beat prior's centre (with the tempo prior's, which metrical level a
+#: bare voice is read at). Measured at the reference level: 1.1-2.1 notes a beat on
+#: the real-sung karaoke voices, 0.7-1.9 on dev. Real-sung trusted beats (tempo, AMLt,
+#: band CMLt) / dev band CMLt: 2.2 -> 0.8, 0.68, 0.34 / 0.94; 1.2 -> 0.9, 0.76, 0.49 /
+#: 0.72 (three slow dev songs at double time, still on the beat: dev AMLt 0.93 -> 0.98);
+#: a tempo centre of 85 instead of 100 -> 0.7, 0.63, 0.43 / 0.94. The level stays
+#: ambiguous from a voice alone: the confidence names the rival tempo, and the singer
+#: may say which they meant.
 NOTES_PER_BEAT = 1.2
 FIT_POWER = 4.0
 DENSITY_WIDTH = 1.0
