@@ -178,3 +178,18 @@ def test_a_long_song_breaks_down_and_lifts_the_last_chorus() -> None:
     assert sung[-1].phrase_end  # a fill into the closing hit
     assert all(role.rest for role in sung)  # each note ends before the bar's last beat
     assert sung[7].stop and not sung[6].stop  # where a section ends in a rest, the band drops out
+
+
+def test_compound_meter_keeps_the_answers_out() -> None:
+    """6/8: the answers' straight sixteenths would miss its eighths, so the parts keep their pattern."""
+    from sideman.arrangement.form import plan_form
+    from sideman.music import BeatGrid, Chord, ChordSpan, Key, Note
+
+    grid = BeatGrid(tuple(1.0 + i * 0.75 for i in range(2 * 16 + 1)), beats_per_bar=2, beat_unit=8)
+    melody = tuple(Note(1.0 + i * 1.5, 1.0 + i * 1.5 + 1.0, 64) for i in range(16))
+    form = plan_form(grid=grid, key=Key(4), chords=(ChordSpan(1.0, 25.0, Chord(4, "maj")),), sections=(),
+                     first_note_seconds=1.0, last_note_end_seconds=melody[-1].end_seconds,
+                     duration_seconds=26.0, intro_bars=2)
+    arc = plan_arc(form, sections=(), melody=melody)
+    assert not any(role.answer or role.turnaround for role in arc)
+    assert {role.section for role in arc} >= {"verse", "chorus"}

@@ -45,6 +45,8 @@ class BarRole:
     phrase_end: the last bar of an eight-bar phrase or of a section.
     build: the last bar before the level rises (a pre-chorus build).
     rest: the voice rests through the bar's last beat (room for a fill or a drop-out).
+    varies: the parts may answer and turn around (not in a compound meter, whose
+        eighths the answers' straight sixteenths would miss).
     """
 
     section: str
@@ -55,6 +57,7 @@ class BarRole:
     phrase_end: bool = False
     build: bool = False
     rest: bool = False
+    varies: bool = True
 
     @property
     def breakdown(self) -> bool:
@@ -63,12 +66,12 @@ class BarRole:
     @property
     def answer(self) -> bool:
         """The second bar of a two-bar unit: the part answers the first."""
-        return self.level >= VERSE and self.bar_in_phrase % 2 == 1
+        return self.varies and self.level >= VERSE and self.bar_in_phrase % 2 == 1
 
     @property
     def turnaround(self) -> bool:
         """The fourth bar of a phrase: the part turns around into the next one."""
-        return self.level >= VERSE and self.bar_in_phrase == 3
+        return self.varies and self.level >= VERSE and self.bar_in_phrase == 3
 
     @property
     def stop(self) -> bool:
@@ -106,6 +109,7 @@ def plan_arc(form: Form, *, sections: tuple[Section, ...], melody: tuple[Note, .
                 phrase_end=end or b == sung[-1] or offset % 8 == 7,
                 build=end and rising,
                 rest=_rests_through_end(form.bars[b][1], beat, melody),
+                varies=form.grid.beat_unit != 8,
             ))
     roles += [BarRole("outro", INTRO) for _ in range(n - len(roles))]
     return tuple(roles)

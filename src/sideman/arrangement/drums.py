@@ -74,7 +74,7 @@ def write_drums(ctx: PartContext, *, groove: str, sparse: bool, answer_gaps: boo
             continue
         use_fill = not sparse and b in fill_bars and role.level >= VERSE
         lifted = role.level >= CHORUS and not sparse
-        if lifted and role.bar_in_phrase == 3 and not use_fill and "hat" in groove_bar:
+        if lifted and role.turnaround and not use_fill and "hat" in groove_bar:
             groove_bar = _open_hat_on_last_offbeat(groove_bar, steps_per_bar)
         if role.answer and not sparse and "kick" in groove_bar and not use_fill and spec.get("answer_kick", True):
             kick = list(groove_bar["kick"])
