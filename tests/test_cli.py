@@ -53,6 +53,10 @@ def test_manifest_has_the_documented_shape(added) -> None:
         assert set(v["files"]) >= {"song_mp3", "instrumental_mp3", "instrumental_wav", "midi", "cover", "stems"}
         for instrument in v["instruments"]:
             assert set(instrument) == {"role", "program", "is_drum", "name"}
+        # the band plays the analysed grid at the singer's tuning
+        assert v["tempo_bpm"] == manifest["analysis"]["tempo_bpm"]
+        assert v["tuning_cents"] == manifest["analysis"]["tuning_cents"]
+    assert set(manifest["analysis"]["confidence"]) == {"tempo", "meter", "downbeat", "key", "tuning"}
 
 
 def test_every_listed_file_exists_and_decodes(added) -> None:

@@ -248,7 +248,8 @@ def generate(
                          "unmatched_negative_tags": list(style.unmatched_negative_tags)}
     spans = [_output_span(a, audio.duration_seconds) for a in arrangements]
     manifest["variations"] = [
-        variation_entry(arrangement=a, rendered=None, origin_seconds=o, duration_seconds=d, files=None, input_digest=digest)
+        variation_entry(arrangement=a, rendered=None, origin_seconds=o, duration_seconds=d, files=None, input_digest=digest,
+                        heard_tempo_bpm=analysis.grid.tempo_bpm)
         for a, (o, d) in zip(arrangements, spans, strict=True)
     ]
     manifest["timings_seconds"] = _rounded(timings, started)
@@ -289,6 +290,7 @@ def generate(
             manifest["variations"][i] = variation_entry(
                 arrangement=job.arrangement, rendered=job.rendered, origin_seconds=job.origin_seconds,
                 duration_seconds=job.duration_seconds, files=job.files, input_digest=digest,
+                heard_tempo_bpm=analysis.grid.tempo_bpm,
             )
             job.rendered = None  # let this variation's audio go
             if not overlap and i + 1 < len(jobs):

@@ -159,9 +159,12 @@ def variation_entry(
     duration_seconds: float,
     files: dict[str, object] | None,
     input_digest: str,
+    heard_tempo_bpm: float | None = None,
 ) -> dict[str, object]:
     """The manifest entry of one variation; before rendering (the text stage) the audio
-    figures and files are absent."""
+    figures and files are absent. heard_tempo_bpm: the analysis's tempo, which the band
+    plays (its grid is the analysed one; the median over the added intro and outro bars
+    would differ a little)."""
     score = arrangement.score
     grid = score.grid
     start, end = origin_seconds, origin_seconds + duration_seconds
@@ -173,7 +176,8 @@ def variation_entry(
         "seed": arrangement.seed,
         "prompt": arrangement.brief,
         "genre": arrangement.style.genre,
-        "tempo_bpm": round(grid.tempo_bpm, 2),
+        "tempo_bpm": round(heard_tempo_bpm or grid.tempo_bpm, 2),
+        "tuning_cents": round(score.tuning_cents, 1),
         "meter": grid.meter,
         "key": score.key.label,
         "beats_seconds": played_beats,
