@@ -406,6 +406,19 @@ def test_http_overrides_on_both_families_and_a_rerender(real_client: TestClient,
     assert manifest["timings_seconds"]["analysis"] < 0.2
     assert manifest["input"]["rerendered_from"] == first
 
+    # a Suno-style task plays again as a Suno-style task (record-info, its callbacks' shape)
+    response = real_client.post("/api/generate/rerender", headers=_auth(real_client), json={
+        "task_id": second, "input": {"key": "G major"}})
+    assert response.status_code == 200, response.text
+    suno_again = response.json()["data"]["task_id"]
+    assert _wait(real_client, suno_again)["status"] == "finished"
+    record = real_client.get("/api/v1/generate/record-info", params={"taskId": suno_again},
+                             headers=_auth(real_client)).json()["data"]
+    assert record["status"] == "SUCCESS" and record["response"]["sunoData"]
+    manifest = services.tasks.get(suno_again).manifest
+    assert manifest["variations"][0]["key"] == "G major" and manifest["variations"][0]["meter"] == "3/4"
+    assert manifest["overrides"]["tuning_cents"] == -10
+
     # a rerender of an unknown task, and a bad chart in a rerender
     missing = real_client.post("/api/generate/rerender", headers=_auth(real_client), json={"task_id": "nope"})
     assert missing.status_code == 404
