@@ -127,6 +127,8 @@ def test_vidgo_callbacks_signed_in_stage_order(tmp_path: Path) -> None:
     assert [b["data"]["callback_type"] for b in bodies] == ["text", "first", "complete"]
     assert all(b["code"] == 200 and b["data"]["task_id"] == task_id for b in bodies)
     assert bodies[0]["data"]["files"] == []
+    # what was heard reaches the client at the text stage (ext)
+    assert bodies[0]["data"]["analysis"]["tempo_bpm"] > 0 and bodies[0]["data"]["analysis"]["key"]
     assert len(bodies[1]["data"]["files"]) == 1
     assert bodies[2]["data"]["status"] == "finished" and len(bodies[2]["data"]["files"]) == 2
     assert len({h["webhook-id"] for h, _b in receiver.requests}) == 3
@@ -142,6 +144,7 @@ def test_suno_callbacks_have_the_suno_shape(tmp_path: Path) -> None:
     assert [b["data"]["callbackType"] for b in bodies] == ["text", "first", "complete"]
     assert all(b["code"] == 200 and b["msg"] and b["data"]["task_id"] == task_id for b in bodies)
     assert [len(b["data"]["data"]) for b in bodies] == [0, 1, 2]
+    assert bodies[0]["data"]["analysis"]["tempo_bpm"] > 0  # ext
     assert bodies[2]["data"]["data"][0]["audioUrl"].endswith("/v1/song.mp3")
 
 

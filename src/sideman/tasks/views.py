@@ -209,6 +209,19 @@ def record_info_data(task: Task, *, base_url: str) -> dict:
     }
 
 
+#: the analysis fields a callback carries (ext): what was heard, how sure, and the close
+#: rival readings a singer may pick instead (the notes and chords stay in the detail)
+HEARD_FIELDS = ("tempo_bpm", "meter", "key", "tuning_cents", "confidence", "alternatives")
+
+
+def heard_summary(task: Task) -> dict | None:
+    """What the analysis heard, for the callbacks from the text stage on (ext)."""
+    analysis = (task.manifest or {}).get("analysis")
+    if not analysis:
+        return None
+    return {field: analysis[field] for field in HEARD_FIELDS if field in analysis}
+
+
 def callback_body(task: Task, callback_type: str, *, results_dir: Path | None) -> dict:
     """The body POSTed at a stage: the detail body plus `data.callback_type` for vidgo
     tasks; ``{"code","msg","data":{"callbackType","task_id","data":[...]}}`` for
@@ -221,8 +234,10 @@ def callback_body(task: Task, callback_type: str, *, results_dir: Path | None) -
             "msg": (task.error_message or _SUNO_MESSAGES["failed"]) if failed
             else _SUNO_MESSAGES[callback_type],
             "data": {"callbackType": _SUNO_CALLBACK_TYPES[callback_type], "task_id": task.id,
-                     "data": suno_items(task, base_url=base_url, results_dir=results_dir)},
+                     "data": suno_items(task, base_url=base_url, results_dir=results_dir),
+                     "analysis": heard_summary(task)},  # ext
         }
     data = detail_data(task, base_url=base_url, results_dir=results_dir)
     data["callback_type"] = callback_type
+    data["analysis"] = heard_summary(task)  # ext
     return {"code": 200, "data": data}
