@@ -327,3 +327,25 @@ def test_manifest_shows_no_server_path(client: TestClient) -> None:
         assert str(Path(__file__).resolve()) not in text and "/usr/x.sf2" not in text
     assert served.json()["soundfont"] == {"name": "FluidR3_GM", "license": "MIT",
                                          "drum_kits": [{"name": "k"}]}
+
+
+def test_a_manifest_written_mid_run_is_cleaned_at_its_stage_event(tmp_path: Path) -> None:
+    from sideman.pipeline import StageEvent
+
+    seen: list[dict] = []
+
+    def writes_as_it_goes(request, *, out_dir, settings, on_stage=None):  # noqa: ANN001
+        manifest = {"title": "t", "variations": [],
+                    "soundfont": {"name": "F", "path": "/usr/share/sounds/sf2/F.sf2"}}
+        (out_dir / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+        on_stage(StageEvent("first", 40, manifest))
+        seen.append(json.loads((out_dir / "manifest.json").read_text(encoding="utf-8")))
+        return fake_generate(request, out_dir=out_dir, settings=settings, on_stage=on_stage)
+
+    settings = reliability_settings(tmp_path)
+    with TestClient(create_app(settings, generate=writes_as_it_goes)) as client:
+        key = key_of(client)
+        stored = upload(client, key, wav_bytes())
+        task_id = submit(client, key, stored["file_url"]).json()["data"]["task_id"]
+        assert wait_done(client, key, task_id)["status"] == "finished"
+    assert seen == [{"title": "t", "variations": [], "soundfont": {"name": "F"}}]

@@ -145,9 +145,12 @@ class TaskRunner:
                     if reached["stage"] is None or rank > MILESTONES.index(reached["stage"]):
                         reached["stage"] = event.stage
                 reached["progress"] = max(reached["progress"], int(event.progress))
+                shown = public_manifest(event.manifest)
+                if shown is not event.manifest:  # the manifest.json just written has them too
+                    _rewrite_manifest(out_dir)
                 self._store.record_stage(
                     task.id, token, stage=reached["stage"] or event.stage,
-                    progress=reached["progress"], manifest=public_manifest(event.manifest),
+                    progress=reached["progress"], manifest=shown,
                     lease_seconds=settings.task_lease_seconds,
                 )
                 if event.stage in CALLBACK_STAGES:
@@ -177,7 +180,7 @@ class TaskRunner:
             return self._fail(task.id, token, GENERIC_FAILURE)
         manifest = public_manifest(manifest)
         try:
-            _rewrite_manifest(out_dir, manifest)
+            _rewrite_manifest(out_dir)
             finished = self._store.finish(task.id, token, manifest=manifest)
         except Exception as exc:
             _remove_partial(out_dir, work_dir)
@@ -369,7 +372,9 @@ def free_stranded(store: TaskStore, *, settings: Settings) -> int:
     return removed
 
 
-def _rewrite_manifest(out_dir: Path, manifest: dict) -> None:
+def _rewrite_manifest(out_dir: Path) -> None:
+    """out_dir/manifest.json without server paths (see public_manifest), replaced
+    atomically so that a client reading it sees the old file or the new one."""
     target = out_dir / "manifest.json"
     if not target.is_file():
         return
@@ -379,7 +384,9 @@ def _rewrite_manifest(out_dir: Path, manifest: dict) -> None:
         return
     cleaned = public_manifest(written)
     if cleaned is not written:  # only when a server path was there
-        target.write_text(json.dumps(cleaned, indent=2), encoding="utf-8")
+        partial = target.with_name(f".manifest.json.{threading.get_ident()}.partial")
+        partial.write_text(json.dumps(cleaned, indent=2), encoding="utf-8")
+        partial.replace(target)
 
 
 def _remove_partial(*folders: Path) -> None:
