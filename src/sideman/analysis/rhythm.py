@@ -168,6 +168,8 @@ def refine_tempo(env: np.ndarray, tempo_bpm: float) -> float:
         return tempo_bpm
     best, best_score = period, -np.inf
     for candidate in period * (1.0 + np.arange(-REFINE_SPAN, REFINE_SPAN + 1e-9, REFINE_STEP)):
+        if not MIN_BPM <= 60.0 * FRAME_RATE_HZ / candidate <= MAX_BPM:
+            continue  # never past the range searched (no reading at a clamp's edge)
         ticks = np.arange(0.0, n - 1, candidate)
         phases = np.arange(0.0, candidate, 1.0)
         score = np.interp(phases[:, None] + ticks[None, :-1], np.arange(n), env).mean(axis=1).max()
