@@ -1,5 +1,5 @@
 """arrangement: Analysis + StyleSpec + knobs + seed -> Arrangement (a Score on the
-input's clock, its chord chart, its form and a brief in words).
+input's clock, its chord chart, its form, its arc and a brief in words).
 
 Same analysis, style, knobs and seed -> the same notes (one seeded Generator)."""
 
@@ -97,8 +97,9 @@ MIN_INTRO_BEATS = 3
 
 
 def arrange(analysis: Analysis, style: StyleSpec, *, knobs: Knobs, seed: int, variation: int = 0) -> Arrangement:
-    """Write the band's parts for one variation (0, 1, ...): later variations take the
-    style's alternate instruments and the neighbouring groove and harmony patterns."""
+    """Write the band's parts for one variation (0, 1, ...) along the song's arc (arc.py):
+    odd variations are another band (the style's alternate instruments, the neighbouring
+    groove, bass line and harmony pattern, another progression where the melody allows)."""
     rng = np.random.default_rng(seed)
     style = _interpret(style, variation)
     style = _weigh_style_against_voice(style, analysis, knobs, variation=variation)
