@@ -159,7 +159,7 @@ def arrange(analysis: Analysis, style: StyleSpec, *, knobs: Knobs, seed: int, va
     tracks = [replace(t, tuning_cents=analysis.tuning_cents) for t in tracks]
     score = Score(tuple(tracks), form.grid, analysis.key, form.chords, form.sections, reverb_room_size=room,
                   tuning_cents=analysis.tuning_cents)
-    brief = write_brief(analysis, style, form, tracks=score.tracks, variation=variation)
+    brief = write_brief(analysis, style, form, tracks=score.tracks, variation=variation, arc=arc)
     return Arrangement(score, form, style, seed, variation, brief, arc)
 
 

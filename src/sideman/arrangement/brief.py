@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 from sideman.analysis import Analysis
+from sideman.arrangement.arc import BarRole
 from sideman.arrangement.form import Form
 from sideman.music import Track
 from sideman.style import StyleSpec
 
 
-def write_brief(analysis: Analysis, style: StyleSpec, form: Form, *, tracks: tuple[Track, ...], variation: int) -> str:
+def write_brief(analysis: Analysis, style: StyleSpec, form: Form, *, tracks: tuple[Track, ...], variation: int,
+                arc: tuple[BarRole, ...] = ()) -> str:
     chords = _progression(form)
     rival = analysis.confidence.alternatives  # close second readings: the singer can say which
     tempo = f"{analysis.grid.tempo_bpm:.0f} bpm" + (f" (or {rival['tempo_bpm']:.0f})" if "tempo_bpm" in rival else "")
@@ -28,7 +30,7 @@ def write_brief(analysis: Analysis, style: StyleSpec, form: Form, *, tracks: tup
         f"Take {variation + 1}: a{mood} {style.genre} arrangement with {band}; "
         f"{style.groove.replace('_', ' ')} groove, {style.feel} feel, "
         f"energy {style.energy:.2f}; {form.intro_bars}-bar intro, closing on the tonic after "
-        f"{form.outro_bars} bar(s). Chords: {chords}."
+        f"{form.outro_bars} bar(s).{_form_in_words(arc)} Chords: {chords}."
     )
     notes = []
     if style.unmatched_tags:
@@ -42,6 +44,17 @@ def write_brief(analysis: Analysis, style: StyleSpec, form: Form, *, tracks: tup
             kept_out.append(", ".join(instruments[:8]) + (f" and {len(instruments) - 8} more" if len(instruments) > 8 else ""))
         notes.append(f"Kept out: {', '.join(kept_out)}.")
     return " ".join([heard, played, *notes])
+
+
+def _form_in_words(arc: tuple[BarRole, ...]) -> str:
+    """The arc in words: " Form: intro 1, verse 8, chorus 8, outro 1 (bars)."."""
+    runs: list[list] = []
+    for role in arc:
+        if runs and runs[-1][0] == role.section and not role.section_start:
+            runs[-1][1] += 1
+        else:
+            runs.append([role.section, 1])
+    return f" Form: {', '.join(f'{name} {bars}' for name, bars in runs)} (bars)." if runs else ""
 
 
 def _progression(form: Form, limit: int = 16) -> str:
