@@ -39,6 +39,7 @@ TEMPO_TOLERANCE = 0.04
 LONG_NOTE_SECONDS = 0.4
 METRICS = ("tempo_ok", "beat_f", "beat_amlt", "downbeat_f", "meter_ok", "key_score", "chord_majmin", "note_f1",
            "tuning_error_cents", "band_beat_amlt", "band_beat_cmlt", "chord_tone_ratio", "clash_ratio",
+           "default_clash_ratio",
            "covers_input", "analysis_seconds")
 #: how a wrong key relates to the true one (mir_eval.key's classes)
 KEY_RELATIONS = ("correct", "fifth", "relative", "parallel", "other")
@@ -90,6 +91,9 @@ def evaluate_case(folder: Path, case: dict, *, tags: str, seed: int) -> dict:
     row["meter_ok"] = float(heard.grid.meter == case["meter"]) if case.get("meter") else None
     row.update(_pitch_scores(case, heard))
     row.update(_band_scores(case, heard, band, track))
+    # the same long notes against the band a user gets (the product's default knobs)
+    default_band = arrange(heard, style_from_tags(tags), knobs=Knobs(), seed=seed)
+    row["default_clash_ratio"] = _band_scores(case, heard, default_band, track)["clash_ratio"]
     return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()}
 
 
@@ -208,7 +212,8 @@ def format_table(result: dict) -> str:
     short = {"tempo_ok": "tempo", "beat_f": "beatF", "beat_amlt": "AMLt", "downbeat_f": "dbF", "meter_ok": "meter",
              "key_score": "key", "chord_majmin": "majmin", "note_f1": "noteF1", "tuning_error_cents": "tuneErr",
              "band_beat_amlt": "bandAMLt", "band_beat_cmlt": "bandCMLt", "chord_tone_ratio": "onChord",
-             "clash_ratio": "clash", "covers_input": "covers", "analysis_seconds": "sec"}
+             "clash_ratio": "clash", "default_clash_ratio": "clashDef", "covers_input": "covers",
+             "analysis_seconds": "sec"}
     header = f"{'case':24s}" + "".join(f"{short[c]:>9s}" for c in columns[1:]) + "  heard"
     lines = [header]
     for row in [*result["cases"], {"id": "MEAN", **result["mean"]}]:
