@@ -13,7 +13,14 @@ from sideman.analysis import analyze
 from sideman.arrangement import Knobs, arrange
 from sideman.ingest import Audio
 from sideman.style import style_from_tags
-from signals import SAMPLE_RATE_HZ, compound_melody, quarter_note_melody, running_compound_melody, sung_melody, two_four_melody
+from signals import (
+    SAMPLE_RATE_HZ,
+    compound_melody,
+    quarter_note_melody,
+    running_compound_melody,
+    sung_melody,
+    two_four_melody,
+)
 
 
 @pytest.mark.parametrize(

@@ -37,12 +37,12 @@ def segment_in_tuning(
     if tuning is None:
         tuning, meant = estimate_tuning(starts, ends, sung)
     else:
-        meant = np.array([round(p - tuning.cents_at((s + e) / 2) / 100.0) for s, e, p in zip(starts, ends, sung)])
+        meant = np.array([round(p - tuning.cents_at((s + e) / 2) / 100.0) for s, e, p in zip(starts, ends, sung, strict=True)])
     times = track.times_seconds
     loud = track.loudness_db
     peak_db = float(np.percentile(loud, 99)) if len(loud) else 0.0
     notes = []
-    for start, end, pitch in zip(starts, ends, meant):
+    for start, end, pitch in zip(starts, ends, meant, strict=True):
         sel = (times >= start) & (times < end)
         level = float(np.median(loud[sel])) if sel.any() else peak_db - 20
         velocity = int(np.clip(120 + 2.0 * (level - peak_db), 40, 120))

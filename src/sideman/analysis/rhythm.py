@@ -8,9 +8,9 @@ and bar phase from where the long notes fall."""
 
 from __future__ import annotations
 
-import numpy as np
 from dataclasses import dataclass
 
+import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from sideman.music import BeatGrid, Note
