@@ -12,7 +12,8 @@ from sideman.music import BeatGrid, Key, Note, Score, Track
 from sideman.music.model import EXPRESSION, SUSTAIN_PEDAL, ControlChange
 from sideman.render import find_soundfont, render_stems, render_track
 from sideman.render.master import measure_loudness_lufs
-from sideman.render.mix import _widen_in_place, mix, stem_target_lu
+from sideman.render.measure import side_to_mid_db
+from sideman.render.mix import _set_width_in_place, _widen_in_place, mix, stem_target_lu
 from sideman.render.room import room_impulse_response, rt60_for_room_size
 from sideman.render.soundfonts import DRUM_KITS, installed_drum_kits
 from sideman.render.vocal import RIDE_TARGET_DB, _deess_in_place, ride_gain_db, vocal_chain_in_place
@@ -72,6 +73,16 @@ def test_width_adds_side_and_keeps_the_mid() -> None:
     assert np.mean(side**2) > 0.05 * np.mean(mono[:, 0] ** 2)
 
 
+@pytest.mark.parametrize("have_db", [3.0, -60.0])  # a too-wide sampled patch; a mono one
+def test_width_is_set_to_the_role_target(have_db: float) -> None:
+    mid = _noise(3, seed=8)[:, 0]
+    side = _noise(3, seed=9)[:, 0] * np.float32(10 ** (have_db / 20))
+    stereo = np.stack([mid + side, mid - side], axis=1)
+    _set_width_in_place(stereo, side_to_mid_db=-6.0, delay_samples=500)
+    assert side_to_mid_db(stereo) == pytest.approx(-6.0, abs=0.5)
+    assert np.allclose(stereo.sum(axis=1), 2 * mid, atol=1e-4)  # the mid is untouched
+
+
 def test_sidechain_pumps_the_pad_on_each_kick_in_edm() -> None:
     n = 4 * SR
     drums = np.zeros((n, 2), np.float32)
@@ -87,7 +98,8 @@ def test_sidechain_pumps_the_pad_on_each_kick_in_edm() -> None:
     def pad_dip(genre: str) -> float:
         out = mix({"drums": drums.copy(), "pad": pad.copy()}, tracks=tracks, voice=None, sample_rate_hz=SR,
                   voice_offset_samples=0, genre=genre, stereo_width=0.0, reverb_send_db=-80.0)
-        p = np.asarray(out.stems["pad"])[:, 0] / pad[:, 0]
+        mixed = np.asarray(out.stems["pad"])
+        p = (mixed[:, 0] + mixed[:, 1]) / (pad[:, 0] + pad[:, 1])  # the mid: width never moves it
         on_kick = np.median(np.abs(p[int(1.02 * SR) : int(1.06 * SR)]))
         between = np.median(np.abs(p[int(1.35 * SR) : int(1.45 * SR)]))
         return 20 * np.log10(between / on_kick)

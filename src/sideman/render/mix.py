@@ -7,7 +7,7 @@ delay sends).
 
 Signal flow (all stereo, float32)::
 
-    stem ─ high-pass ─ loudness target ─ width ─ pan ─ (sidechain) ─┬──────────────────────┐
+    stem ─ high-pass, EQ ─ width ─ loudness target ─ pan ─ (sidechain) ─┬──────────────────────┐
                                                      └─ send ─► room ─► "reverb" stem ─┴─► bus compressor ─► balance
     instrumental_premaster = Σ stems (the room's return is a stem)           (× headroom trim)
     song_premaster = produced voice + its sends + Σ stems × duck × dip     (× headroom trim)
@@ -180,7 +180,8 @@ def mix(
         holds one copy of the band. Otherwise the inputs are left untouched.
     featured_role : the tagged instrument's role, set on top of the balance.
     genre : the style's genre (loudness offsets, sidechain).
-    stereo_width : 0..1, how much of each role's extra width is added (V4_5PLUS 1).
+    stereo_width : 0..1: each role's side/mid target (``mix.json``) at 1 (V4_5PLUS), that
+        much narrower toward 0.
     tempo_bpm : the song's tempo (the voice's delay is a dotted eighth).
 
     Returns
@@ -234,6 +235,10 @@ def mix(
             dry = np.array(stem, dtype=np.float32, order="C")
         del stem
         apply_sos_in_place(dry, role_eq_sos(role, sample_rate_hz=sample_rate_hz))
+        if role in data["side_to_mid_db"]:  # before the loudness is read: narrowing lowers it
+            want_db = data["side_to_mid_db"][role] - (1.0 - stereo_width) * data["narrow_db_at_zero_width"]
+            _set_width_in_place(dry, side_to_mid_db=want_db, delay_samples=round(
+                data["width_delay_ms"].get(role, 12.0) / 1000 * sample_rate_hz))
         gain_db = _target_gain_db(dry, role=role, track=track, featured_role=featured_role, genre=genre,
                                   sample_rate_hz=sample_rate_hz)
         stem_gain_db[role] = gain_db
@@ -241,10 +246,6 @@ def mix(
         # per channel: numpy is slow at broadcasting over a trailing axis of 2
         dry[:, 0] *= np.float32(left * gain)
         dry[:, 1] *= np.float32(right * gain)
-        width = float(data["width"].get(role, 0.0)) * stereo_width
-        if width > 0:
-            _widen_in_place(dry, amount=width, delay_samples=round(
-                data["width_delay_ms"].get(role, 12.0) / 1000 * sample_rate_hz))
         if pump is not None and role in data["sidechain"]["roles"]:
             _apply_frame_gain_db(dry, pump, hop=hop)
         bus += dry
@@ -381,6 +382,35 @@ def _quick_loudness_lufs(stereo: np.ndarray, *, sample_rate_hz: int) -> float:
         weighted *= weighted
         power[start // hop : stop // hop] = weighted.sum(axis=1).reshape(-1, hop).sum(axis=1, dtype=np.float64)
     return _gated_loudness(power, hop_samples=hop)
+
+
+def _set_width_in_place(stereo: np.ndarray, *, side_to_mid_db: float, delay_samples: int) -> None:
+    """Bring a stem's side/mid to `side_to_mid_db`: a stem wider than that (a piano or
+    string patch sampled with spaced microphones reads about 0 dB, wider than any
+    record) has its side turned down; a narrower one gets a delayed side copy of its
+    mid (`_widen_in_place`) for the missing side power. The mid is never changed."""
+    mid_power = side_power = 0.0
+    for start in range(0, len(stereo), _BLOCK_SAMPLES):
+        part = stereo[start : start + _BLOCK_SAMPLES]
+        mid_power += float(np.sum(np.square(part[:, 0] + part[:, 1], dtype=np.float32), dtype=np.float64))
+        side_power += float(np.sum(np.square(part[:, 0] - part[:, 1], dtype=np.float32), dtype=np.float64))
+    if mid_power <= 0:
+        return
+    want = 10 ** (side_to_mid_db / 10)
+    have = side_power / mid_power
+    if have > want:
+        g = math.sqrt(want / have)  # side gain: L' = M + gS, R' = M - gS
+        a, b = np.float32((1 + g) / 2), np.float32((1 - g) / 2)
+        for start in range(0, len(stereo), _BLOCK_SAMPLES):
+            part = stereo[start : start + _BLOCK_SAMPLES]
+            left = part[:, 0].copy()
+            part[:, 0] *= a
+            part[:, 0] += b * part[:, 1]
+            part[:, 1] *= a
+            part[:, 1] += b * left
+    else:
+        # the delayed copy adds amount² of the mid's power as side
+        _widen_in_place(stereo, amount=math.sqrt(want - have), delay_samples=delay_samples)
 
 
 def _widen_in_place(stereo: np.ndarray, *, amount: float, delay_samples: int) -> None:
