@@ -55,6 +55,8 @@ def status_data(task: Task, *, base_url: str) -> dict:
         # as the `text` stage has written them (before any audio exists)
         "stage": task.stage,
         "prompts": _prompts(task),
+        # ext: what the analysis heard, how sure it is and the close rival readings
+        "analysis": heard_summary(task),
     }
 
 
@@ -77,6 +79,8 @@ def detail_data(task: Task, *, base_url: str, results_dir: Path | None = None) -
         # as the `text` stage has written them (before any audio exists)
         "stage": task.stage,
         "prompts": _prompts(task),
+        # ext: what the analysis heard, how sure it is and the close rival readings
+        "analysis": heard_summary(task),
     }
 
 
@@ -239,5 +243,4 @@ def callback_body(task: Task, callback_type: str, *, results_dir: Path | None) -
         }
     data = detail_data(task, base_url=base_url, results_dir=results_dir)
     data["callback_type"] = callback_type
-    data["analysis"] = heard_summary(task)  # ext
     return {"code": 200, "data": data}

@@ -443,7 +443,7 @@
     const detail = (await api("/api/generate/detail/music?task_id=" + encodeURIComponent(taskId))).data;
     showBrief(detail.prompts);
     setStage("complete", 100);
-    await showHeard(taskId, detail.files[0], corrected);
+    await showHeard(taskId, detail.files[0], corrected, detail.analysis);
     showResults(detail.files);
   }
 
@@ -459,13 +459,19 @@
     return String(text || "").replace(/([A-G])b/g, "$1♭").replace(/([A-G])#/g, "$1♯");
   }
 
-  async function showHeard(taskId, item, corrected) {
+  async function showHeard(taskId, item, corrected, heard) {
     if (!item) { return; }
     lastTaskId = taskId;
     const bpm = item.bpm ? Math.round(item.bpm * 10) / 10 : null;
+    // where the voice left a close second reading, say it: the singer knows which they meant
+    const rival = (!corrected && heard && heard.alternatives) || {};
+    const tuning = (!corrected && heard && Math.abs(heard.tuning_cents || 0) >= 5) ?
+      ", sung " + (heard.tuning_cents > 0 ? "+" : "") + Math.round(heard.tuning_cents) + " cents from A440" : "";
     $("heard-text").textContent = (corrected ? "Played as you said: " : "We heard ") +
       (bpm ? Math.round(bpm) + " bpm" : "a free tempo") +
-      (item.meter ? " in " + item.meter : "") + (item.key ? ", " + pretty(item.key) : "");
+      (rival.tempo_bpm ? " (or " + Math.round(rival.tempo_bpm) + ")" : "") +
+      (item.meter ? " in " + item.meter : "") + (rival.meter ? " (or " + rival.meter + ")" : "") +
+      (item.key ? ", " + pretty(item.key) : "") + (rival.key ? " (or " + pretty(rival.key) + ")" : "") + tuning;
     $("fix-tempo").value = bpm || "";
     $("fix-meter").value = item.meter || "4/4";
     if (item.key && !Array.from($("fix-key").options).some((o) => o.value === item.key)) {
