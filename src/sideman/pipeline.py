@@ -590,14 +590,9 @@ def rerender_request(manifest_path: Path, **changes: object) -> GenerateRequest:
     unchanged) says otherwise. Overrides given in `changes` are laid over that run's.
 
     Raises InvalidField (param `from`) when the manifest cannot be read."""
-    manifest_path = Path(manifest_path)
-    if manifest_path.is_dir():
-        manifest_path = manifest_path / "manifest.json"
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (OSError, ValueError) as error:
-        raise InvalidField(f"from: cannot read the manifest {str(manifest_path)!r}: {error}", param="from",
-                           value=str(manifest_path)) from None
+    from sideman.deliver.stored import read_manifest
+
+    manifest_path, manifest = read_manifest(manifest_path, param="from")
     knobs = manifest.get("knobs") or {}
     fields: dict = {
         "title": manifest.get("title") or "", "tags": manifest.get("tags") or "",

@@ -77,11 +77,9 @@ def _entry(sample_rate_hz: int) -> dict:
             "sample_rate_hz": int(sample_rate_hz)}
 
 
-def read_stored(manifest_path: Path, *, param: str = "from") -> StoredRun:
-    """Read a run's manifest.json and what it stored. Raises InvalidField (naming
-    `param`) when the manifest or its stored files are missing or unreadable."""
-    from sideman.analysis import Analysis
-
+def read_manifest(manifest_path: Path, *, param: str = "from") -> tuple[Path, dict]:
+    """(the manifest.json's path, its content) of a run, given the file or its folder.
+    Raises InvalidField (naming `param`) when it cannot be read."""
     manifest_path = Path(manifest_path)
     if manifest_path.is_dir():
         manifest_path = manifest_path / "manifest.json"
@@ -90,6 +88,15 @@ def read_stored(manifest_path: Path, *, param: str = "from") -> StoredRun:
     except (OSError, ValueError) as error:
         raise InvalidField(f"{param}: cannot read the manifest {str(manifest_path)!r}: {error}", param=param,
                            value=str(manifest_path)) from None
+    return manifest_path, manifest
+
+
+def read_stored(manifest_path: Path, *, param: str = "from") -> StoredRun:
+    """Read a run's manifest.json and what it stored. Raises InvalidField (naming
+    `param`) when the manifest or its stored files are missing or unreadable."""
+    from sideman.analysis import Analysis
+
+    manifest_path, manifest = read_manifest(manifest_path, param=param)
     entry = manifest.get("stored") if isinstance(manifest, dict) else None
     if not isinstance(entry, dict):
         raise InvalidField(f"{param}: {str(manifest_path)!r} has no stored analysis (it was made before sideman "

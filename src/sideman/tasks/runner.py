@@ -193,6 +193,19 @@ class TaskRunner:
         self._callback(task.id, "complete")
         return Outcome.FINISHED
 
+    def _fetch_url(self, url: str, *, work_dir: Path) -> Path:
+        """Download `url` into work_dir with the settings' caps (size, time, rate)."""
+        settings = self._settings
+        return self._fetch(
+            url, dest_dir=work_dir, max_bytes=settings.max_upload_bytes,
+            timeout_seconds=settings.fetch_timeout_seconds,
+            deadline_seconds=settings.fetch_deadline_seconds,
+            min_bytes_per_second=settings.fetch_min_bytes_per_second,
+            rate_window_seconds=settings.fetch_rate_window_seconds,
+            allow_private=settings.allow_private_urls,
+            max_redirects=settings.fetch_max_redirects,
+        )
+
     def _input_path(self, task: Task, *, work_dir: Path) -> Path:
         source = task.request.get("source", {})
         settings = self._settings
@@ -205,15 +218,7 @@ class TaskRunner:
                 raise FetchError("the uploaded file is gone (uploads expire); upload it again")
             return path
         if source.get("kind") == "url":
-            return self._fetch(
-                source["url"], dest_dir=work_dir, max_bytes=settings.max_upload_bytes,
-                timeout_seconds=settings.fetch_timeout_seconds,
-                deadline_seconds=settings.fetch_deadline_seconds,
-                min_bytes_per_second=settings.fetch_min_bytes_per_second,
-                rate_window_seconds=settings.fetch_rate_window_seconds,
-                allow_private=settings.allow_private_urls,
-                max_redirects=settings.fetch_max_redirects,
-            )
+            return self._fetch_url(source["url"], work_dir=work_dir)
         if source.get("kind") == "result":  # a re-render (sideman ext): an earlier task's stored run
             path = settings.results_dir / str(source.get("task_id", "")) / "manifest.json"
             if not path.is_file():
@@ -295,15 +300,7 @@ class TaskRunner:
         url = task.request["source"]["url"]
         try:
             try:
-                path = self._fetch(
-                    url, dest_dir=work_dir, max_bytes=settings.max_upload_bytes,
-                    timeout_seconds=settings.fetch_timeout_seconds,
-                    deadline_seconds=settings.fetch_deadline_seconds,
-                    min_bytes_per_second=settings.fetch_min_bytes_per_second,
-                    rate_window_seconds=settings.fetch_rate_window_seconds,
-                    allow_private=settings.allow_private_urls,
-                    max_redirects=settings.fetch_max_redirects,
-                )
+                path = self._fetch_url(url, work_dir=work_dir)
                 key = f"{FETCHED_PREFIX}{task.id}{PurePosixPath(path.name).suffix}"
                 with open(path, "rb") as handle:
                     size = self._uploads.write(key, iter(lambda: handle.read(1 << 20), b""))
