@@ -99,11 +99,12 @@ def evaluate_case(folder: Path, case: dict, *, tags: str, seed: int) -> dict:
 
 def _rhythm_scores(case: dict, heard: Analysis) -> dict:
     out: dict = {"tempo_ok": None, "beat_f": None, "beat_amlt": None, "downbeat_f": None}
-    if not trusted_fields(case)[0]:
-        return out
-    if case.get("tempo_bpm"):
+    # a tempo without beats (a loop's stated tempo) counts unless its beats were judged untrusted
+    if case.get("tempo_bpm") and (case.get("silver_evidence") or {}).get("beats_trusted", True):
         ratio = heard.grid.tempo_bpm / case["tempo_bpm"]
         out["tempo_ok"] = float(any(abs(ratio / m - 1) <= TEMPO_TOLERANCE for m in (1, 2, 0.5, 3, 1 / 3)))
+    if not trusted_fields(case)[0]:
+        return out
     estimated = np.array(heard.grid.beats_seconds)
     if case.get("beats_seconds"):
         reference = np.array(case["beats_seconds"])

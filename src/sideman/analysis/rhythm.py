@@ -61,7 +61,10 @@ COMPOUND_ACCENT_MARGIN = 0.35
 #: share of notes a grid must hold before its grouping is trusted (a loose singer's
 #: onsets leave the eighths ambiguous, and then the simple reading stands)
 MIN_GRID_CAPTURE = 0.8
-MIN_COMPOUND_BPM, MAX_COMPOUND_BPM = 35.0, 130.0
+#: dotted-quarter tempi a compound reading may take: jigs are sung up to about 120;
+#: above, a quick simple line's eighths (a 90 bpm jazz trumpet loop heard at 182) would
+#: read as 12/8
+MIN_COMPOUND_BPM, MAX_COMPOUND_BPM = 35.0, 120.0
 #: bonus per bar length in estimate_meter: four beats a bar is the default simple reading,
 #: two dotted quarters (6/8) the default compound one. An amateur voice's accents are
 #: near chance at every bar length, so a waltz must show itself: at 0.03 a 4/4 chorale
