@@ -18,7 +18,7 @@ def test_analysis_reports_a_confidence_for_every_field() -> None:
     out = heard.to_json()
     assert set(out["confidence"]) == {"tempo", "meter", "downbeat", "key", "tuning"}
     assert all(0.0 <= v <= 1.0 for v in out["confidence"].values())
-    assert out["confidence"]["key"] >= 0.5 and out["confidence"]["tuning"] >= 0.8
+    assert out["confidence"]["key"] >= 0.5 and out["confidence"]["tuning"] >= 0.6
     assert "key" not in out["alternatives"]  # a clear G major line names no rival key
 
 
