@@ -33,7 +33,7 @@ lint: $(STAMP)
 
 install: $(STAMP)
 
-$(SYSTEM_STAMP):
+$(SYSTEM_STAMP): Makefile
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "sideman needs Python 3.11 or newer"; exit 1; }
 	@$(PYTHON) -m venv $(VENV)
 	@if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
