@@ -188,8 +188,27 @@ def test_a_chart_follows_a_new_meter() -> None:
 def test_tuning_override_is_set_on_the_analysis() -> None:
     heard = _analysis()
     fixed = apply_overrides(heard, parse_overrides(tuning_cents=-20))
-    if hasattr(heard, "tuning_cents"):
-        assert fixed.tuning_cents == pytest.approx(-20)
+    assert fixed.tuning_cents == pytest.approx(-20)
+    assert fixed.notes == heard.notes  # within half a semitone of what was heard: the same notes
+
+
+def test_a_told_tuning_reads_the_notes_in_it() -> None:
+    """A voice 40 cents sharp in G is the same pitches as one 60 cents flat in Ab: told
+    -45, the notes, key and chords are read in that reference, both at the first
+    listening and when a stored analysis is played again."""
+    from sideman.analysis import analyze
+    from sideman.ingest import Audio
+
+    melody = sung_melody(bars=8, cents=40.0)
+    heard = analyze(Audio(melody.samples, 44100))
+    assert heard.key.label == "G major" and heard.tuning_cents == pytest.approx(40.0, abs=10.0)
+    told = analyze(Audio(melody.samples, 44100), tuning_cents=-45.0)
+    assert told.tuning_cents == -45.0 and told.key.label == "Ab major"
+    assert [n.pitch_midi for n in told.notes] == [n.pitch_midi + 1 for n in heard.notes]
+    again = apply_overrides(heard, parse_overrides(tuning_cents=-45))
+    assert again.key.label == "Ab major" and again.tuning_cents == -45.0
+    assert [n.pitch_midi for n in again.notes] == [n.pitch_midi for n in told.notes]
+    assert all(c.chord is None or c.chord.root_pitch_class in (8, 1, 3, 10, 5, 0) for c in again.chords)
 
 
 def test_a_downbeat_past_the_end_is_refused() -> None:

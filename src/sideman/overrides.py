@@ -526,28 +526,48 @@ def apply_overrides(analysis, overrides: Overrides, *, tempo_heard: bool = False
     elif meter or downbeat is not None:
         anchor = downbeat if downbeat is not None else grid.downbeats_seconds[0]
         grid = _with_bars(grid, beats_per_bar=beats_per_bar, beat_unit=beat_unit, downbeat_seconds=anchor)
-    key = overrides.key or analysis.key
     changes: dict = {}
+    notes = analysis.notes
+    if overrides.tuning_cents is not None:
+        changes.update(_tuned(analysis, float(overrides.tuning_cents)))
+        step = _retuned_step(analysis, float(overrides.tuning_cents))
+        if step:  # every note is read a semitone over: the singer's reference is another
+            notes = tuple(replace(n, pitch_midi=min(127, max(0, n.pitch_midi + step))) for n in notes)
+            low, high = analysis.vocal_range_midi
+            changes.update(notes=notes, vocal_range_midi=(low + step, high + step))
+    key = overrides.key or (_heard_key(notes, grid) if notes is not analysis.notes else analysis.key)
     regridded = grid != analysis.grid
     if regridded:
         from sideman.analysis.structure import phrases, sections
 
         changes.update(
             grid=grid,
-            sections=tuple(sections(analysis.notes, grid, duration_seconds=duration)),
-            phrases=tuple(phrases(analysis.notes, grid)),
+            sections=tuple(sections(notes, grid, duration_seconds=duration)),
+            phrases=tuple(phrases(notes, grid)),
             energy_per_bar=_energy_on(grid, analysis.grid, analysis.energy_per_bar),
         )
     if key != analysis.key:
         changes["key"] = key
     if overrides.chart is not None:
-        changes["chords"] = chart_spans(overrides.chart, grid=grid, notes=analysis.notes,
-                                        duration_seconds=duration)
-    elif regridded or "key" in changes:
-        changes["chords"] = _heard_chords(analysis.notes, grid, key, duration_seconds=duration)
-    if overrides.tuning_cents is not None:
-        changes.update(_tuned(analysis, float(overrides.tuning_cents)))
+        changes["chords"] = chart_spans(overrides.chart, grid=grid, notes=notes, duration_seconds=duration)
+    elif regridded or "key" in changes or notes is not analysis.notes:
+        changes["chords"] = _heard_chords(notes, grid, key, duration_seconds=duration)
     return replace(analysis, **changes) if changes else analysis
+
+
+def _retuned_step(analysis, cents: float) -> int:  # noqa: ANN001
+    """Semitones every note moves when the voice is read at `cents` from A440 instead of
+    the tuning it was read in: a note meant in one reference is a semitone lower in a
+    reference over half a semitone higher (the stored notes keep only their semitone,
+    so a note's own intonation is not read again)."""
+    heard = float(getattr(getattr(analysis, "tuning", None), "cents", 0.0))
+    return int(round((heard - cents) / 100.0))
+
+
+def _heard_key(notes: tuple[Note, ...], grid: BeatGrid):  # noqa: ANN202
+    from sideman.analysis.key import estimate_key
+
+    return estimate_key(notes, grid)
 
 
 def _tuned(analysis, cents: float) -> dict:  # noqa: ANN001

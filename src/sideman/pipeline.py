@@ -217,7 +217,7 @@ def generate(
         with _timed(timings, "analysis"):
             # a tap list is the grid itself: the tracker is not told a tempo then
             told_tempo = overrides.tempo_bpm if overrides.tap_times_seconds is None else None
-            heard = analyze(audio, tempo_bpm=told_tempo, key=overrides.key)
+            heard = analyze(audio, tempo_bpm=told_tempo, key=overrides.key, tuning_cents=overrides.tuning_cents)
             analysis = apply_overrides(heard, overrides, tempo_heard=told_tempo is not None)
         # kept for `sideman render --from`: the analysis as heard and the decoded voice
         manifest["stored"] = write_stored(out_dir, analysis=heard, samples=audio.samples,

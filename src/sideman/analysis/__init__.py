@@ -95,21 +95,26 @@ class Analysis:
         }
 
 
-def analyze(audio: Audio, *, tempo_bpm: float | None = None, key: Key | None = None) -> Analysis:
+def analyze(audio: Audio, *, tempo_bpm: float | None = None, key: Key | None = None,
+            tuning_cents: float | None = None) -> Analysis:
     """Analyse mono audio (any rate; resampled to 16 kHz for pitch).
 
-    tempo_bpm / key override what is heard (the API's `bpm` / `key` fields).
+    tempo_bpm / key / tuning_cents override what is heard (the API's `bpm` / `key` /
+    `tuning_cents` fields); a told tuning is the one the notes are read in.
     """
     audio16 = audio.resampled(PITCH_SAMPLE_RATE_HZ)
     track = track_pitch(audio16.samples, sample_rate_hz=PITCH_SAMPLE_RATE_HZ)
-    return analyze_track(track, duration_seconds=audio.duration_seconds, tempo_bpm=tempo_bpm, key=key)
+    return analyze_track(track, duration_seconds=audio.duration_seconds, tempo_bpm=tempo_bpm, key=key,
+                         tuning_cents=tuning_cents)
 
 
 def analyze_track(
-    track: PitchTrack, *, duration_seconds: float, tempo_bpm: float | None = None, key: Key | None = None
+    track: PitchTrack, *, duration_seconds: float, tempo_bpm: float | None = None, key: Key | None = None,
+    tuning_cents: float | None = None,
 ) -> Analysis:
     """Everything after the f0: notes, grid, key, chords, form (see analyze)."""
-    notes, tuning = segment_in_tuning(track)
+    told = None if tuning_cents is None else Tuning(cents=float(tuning_cents), confidence=1.0)
+    notes, tuning = segment_in_tuning(track, tuning=told)
     duration = duration_seconds
     voice = VoiceFrames(track.times_seconds, track.loudness_db, track.confidence)
     grid = analyze_rhythm(notes, duration_seconds=duration, tempo_bpm=tempo_bpm, voice=voice)
