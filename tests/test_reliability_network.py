@@ -179,6 +179,9 @@ def test_keyed_pool_limits_each_key_and_lets_others_pass() -> None:
     slow = [pool.submit("a", lambda: (gate.wait(5), order.append("a"))) for _ in range(2)]
     with pytest.raises(PoolBusy):
         pool.submit("a", lambda: None, max_waiting_per_key=2)
+    deadline = time.monotonic() + 5  # a loaded machine may start the first job late
+    while pool.running("a") < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert pool.running("a") == 1 and pool.load("a") == 2
     pool.submit("b", lambda: order.append("b")).result(timeout=2)  # not behind a's
     assert order == ["b"]
