@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from sideman.analysis.harmony import candidate_chords, estimate_chords, transition_bonus
+from sideman.analysis.harmony import (
+    candidate_chords,
+    emission_scores,
+    estimate_chords,
+    transition_bonus,
+)
 from sideman.music import BeatGrid, Chord, Key, Note
 
 BEAT = 0.5  # 120 bpm
@@ -85,3 +90,37 @@ def test_a_first_note_sung_just_before_the_bar_line_is_no_pickup() -> None:
     spans = estimate_chords(tuple(notes), grid, Key(0, "major"), start_seconds=-0.05,
                             end_seconds=notes[-1].end_seconds)
     assert spans[0].start_seconds == 0.0
+
+
+def test_a_sung_tonic_is_no_more_evidence_for_i_than_for_iv_or_vi_but_other_roots_are() -> None:
+    # a melody rests on the tonic over vi and IV as much as over I: a sung C scores
+    # C major, F major and A minor alike in C major (in A minor: A minor, F and D minor)
+    def scores(key: Key, pitch: int) -> dict[str, float]:
+        chords = candidate_chords(key)
+        row = emission_scores((Note(0.0, BEAT, pitch),), [(0.0, BEAT)], chords, key)[0]
+        return {c.label: float(v) for c, v in zip(chords, row, strict=True)}
+
+    c_major = scores(Key(0, "major"), 60)
+    assert c_major["C:maj"] == c_major["F:maj"] == c_major["A:min"] > 0
+    a_minor = scores(Key(9, "minor"), 69)
+    assert a_minor["A:min"] == a_minor["F:maj"] == a_minor["D:min"] > 0
+    g = scores(Key(0, "major"), 67)  # the fifth degree: the root of V counts more than a fifth of I
+    assert g["G:maj"] > g["C:maj"] == g["E:min"]
+
+
+def _minor_cadence(*, seventh: int) -> list[str]:
+    """A minor, i - iv - ? - i: the third bar sings E and B (the dominant's root and fifth,
+    in v and V alike) with `seventh` (G or G#) as a short passing note between them."""
+    notes = _arpeggios([(57, 60, 64), (62, 65, 69)])
+    notes += [Note(8 * BEAT, 9.4 * BEAT, 64), Note(9.5 * BEAT, 9.95 * BEAT, seventh), Note(10 * BEAT, 11.9 * BEAT, 71)]
+    notes += _arpeggios([(57, 60, 64)], offset_seconds=12 * BEAT)
+    spans = estimate_chords(tuple(notes), _grid(4), Key(9, "minor"), start_seconds=0.0,
+                            end_seconds=notes[-1].end_seconds)
+    return [_chord_at(spans, (4 * bar + 2) * BEAT) for bar in range(4)]
+
+
+def test_a_minor_key_hears_the_natural_minor_v_where_the_melody_passes_its_flat_seventh() -> None:
+    # pop minor is mostly Aeolian: a passing G over E and B makes the dominant E minor
+    # (i-iv-v-i), a passing G# the harmonic-minor E major (i-iv-V-i)
+    assert _minor_cadence(seventh=67) == ["A:min", "D:min", "E:min", "A:min"]
+    assert _minor_cadence(seventh=68) == ["A:min", "D:min", "E:maj", "A:min"]
