@@ -6,14 +6,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.signal import butter, sosfiltfilt
+from scipy.signal import butter, sosfiltfilt, sosfreqz
 
 from sideman.music import BeatGrid, Key, Note, Score, Track
 from sideman.music.model import EXPRESSION, SUSTAIN_PEDAL, ControlChange
 from sideman.render import find_soundfont, render_stems, render_track
 from sideman.render.master import measure_loudness_lufs
 from sideman.render.measure import side_to_mid_db
-from sideman.render.mix import _set_width_in_place, _widen_in_place, mix, stem_target_lu
+from sideman.render.mix import (
+    _set_width_in_place,
+    _widen_in_place,
+    mix,
+    role_eq_sos,
+    stem_target_lu,
+)
 from sideman.render.room import room_impulse_response, rt60_for_room_size
 from sideman.render.soundfonts import DRUM_KITS, installed_drum_kits
 from sideman.render.vocal import RIDE_TARGET_DB, _deess_in_place, ride_gain_db, vocal_chain_in_place
@@ -51,6 +57,20 @@ def test_genre_moves_the_targets() -> None:
     assert stem_target_lu("drums", featured_role="keys", genre="ballad") < stem_target_lu(
         "drums", featured_role="keys", genre="pop") < stem_target_lu("drums", featured_role="keys", genre="edm")
     assert stem_target_lu("keys", featured_role="keys", genre="jazz") == 0.0
+
+
+def test_genre_eq_clears_the_low_end_in_jazz_and_edm() -> None:
+    """The genre's own EQ (``genre_eq``) comes after the role's: jazz scoops the piano's
+    left hand, edm the lead's low register; a genre without one leaves the role's chain."""
+    def gain_db(role: str, genre: str, hz: float) -> float:
+        _, h = sosfreqz(role_eq_sos(role, sample_rate_hz=SR, genre=genre), worN=[hz], fs=SR)
+        return float(20 * np.log10(np.abs(h[0])))
+
+    assert gain_db("keys", "jazz", 170.0) < gain_db("keys", "pop", 170.0) - 4.0
+    assert gain_db("keys", "edm", 190.0) < gain_db("keys", "pop", 190.0) - 6.0
+    assert gain_db("drums", "rnb", 4500.0) > gain_db("drums", "pop", 4500.0) + 3.0
+    np.testing.assert_allclose(role_eq_sos("keys", sample_rate_hz=SR, genre="folk"),
+                               role_eq_sos("keys", sample_rate_hz=SR))
 
 
 def test_high_pass_on_all_but_the_bass() -> None:

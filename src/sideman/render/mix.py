@@ -179,7 +179,7 @@ def mix(
         place and removed from the (mutable) mapping as they are used, so that memory
         holds one copy of the band. Otherwise the inputs are left untouched.
     featured_role : the tagged instrument's role, set on top of the balance.
-    genre : the style's genre (loudness offsets, sidechain).
+    genre : the style's genre (loudness offsets, EQ, sidechain).
     stereo_width : 0..1: each role's side/mid target (``mix.json``) at 1 (V4_5PLUS), that
         much narrower toward 0.
     tempo_bpm : the song's tempo (the voice's delay is a dotted eighth).
@@ -234,7 +234,7 @@ def mix(
         else:
             dry = np.array(stem, dtype=np.float32, order="C")
         del stem
-        apply_sos_in_place(dry, role_eq_sos(role, sample_rate_hz=sample_rate_hz))
+        apply_sos_in_place(dry, role_eq_sos(role, sample_rate_hz=sample_rate_hz, genre=genre))
         if role in data["side_to_mid_db"]:  # before the loudness is read: narrowing lowers it
             want_db = data["side_to_mid_db"][role] - (1.0 - stereo_width) * data["narrow_db_at_zero_width"]
             _set_width_in_place(dry, side_to_mid_db=want_db, delay_samples=round(
@@ -339,14 +339,15 @@ def mix(
     )
 
 
-def role_eq_sos(role: str, *, sample_rate_hz: int) -> np.ndarray:
+def role_eq_sos(role: str, *, sample_rate_hz: int, genre: str = "") -> np.ndarray:
     """A role's filter chain as one cascade: its high-pass (``mix.json`` high_pass_hz;
-    the bass only loses its subsonic rumble), its peaking sections (``eq``) and the
-    band's air (a high shelf, ``air``)."""
+    the bass only loses its subsonic rumble), its peaking sections (``eq``, then the
+    genre's own for the role, ``genre_eq``) and the band's air (a high shelf, ``air``)."""
     data = mix_presets()
     cutoff = data["high_pass_hz"].get(role, data["high_pass_hz"]["other"]) or data["bass_high_pass_hz"]
     sections = [highpass_sos(cutoff, sample_rate_hz=sample_rate_hz)]
-    sections += [peaking_sos(f, gain_db=g, q=q, sample_rate_hz=sample_rate_hz) for f, g, q in data["eq"].get(role, [])]
+    peaks = [*data["eq"].get(role, []), *data["genre_eq"].get(genre, {}).get(role, [])]
+    sections += [peaking_sos(f, gain_db=g, q=q, sample_rate_hz=sample_rate_hz) for f, g, q in peaks]
     air = data["air"]
     if role not in air["except"]:
         sections.append(high_shelf_sos(air["corner_hz"], gain_db=air["gain_db"], sample_rate_hz=sample_rate_hz))
