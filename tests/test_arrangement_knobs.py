@@ -98,16 +98,17 @@ def test_style_weight_pulls_density_toward_the_tags(heard) -> None:
     assert high.style.density > low.style.density
 
 
-def test_v5_is_humanized_and_v45_is_fuller(heard) -> None:
+def test_both_models_are_written_on_the_grid_and_v45_is_fuller(heard) -> None:
+    """The arrangement adds no timing noise in either model: V5's looser feel is the
+    performance step's alone (tests/test_perform.py: V5 looser than V4_5PLUS)."""
     style = style_from_tags("pop, piano")
     v5 = arrange(heard, style, knobs=Knobs(model="V5"), seed=4)
     v45 = arrange(heard, style, knobs=Knobs(model="V4_5PLUS"), seed=4)
     beats = np.asarray(v45.form.grid.beats_seconds)
+    steps = np.concatenate([beats[:-1] + f * np.diff(beats) for f in (0.0, 0.25, 0.5, 0.75)])
     kicks = lambda band: [n.start_seconds for t in band.score.tracks if t.is_drum for n in t.notes if n.pitch_midi == 36]  # noqa: E731
-    on_grid = lambda times: np.mean([np.min(np.abs(beats - t)) < 1e-6 for t in times])  # noqa: E731
-    assert on_grid(kicks(v45)) > on_grid(kicks(v5))
-    velocities = {n.velocity for t in v5.score.tracks for n in t.notes}
-    assert len(velocities) > len({n.velocity for t in v45.score.tracks for n in t.notes})
+    on_grid = lambda times: np.mean([np.min(np.abs(steps - t)) < 1e-6 for t in times])  # noqa: E731
+    assert kicks(v5) and on_grid(kicks(v5)) == 1.0 and on_grid(kicks(v45)) == 1.0
     keys45 = next(t for t in v45.score.tracks if t.role == "keys")
     keys5 = next(t for t in v5.score.tracks if t.role == "keys")
     assert len(keys45.notes) > len(keys5.notes)  # sevenths added to the voicings

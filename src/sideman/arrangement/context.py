@@ -18,7 +18,10 @@ from sideman.style import StyleSpec
 class PartContext:
     """form: bars, chords and grid; energy_per_bar: 0..1 per bar of the form;
     swing: delay of off-beat eighths as a fraction of a beat (0 straight, ~0.16 swing);
-    rng: the one seeded generator; humanize: 0..1 timing/velocity looseness (V5);
+    rng: the one seeded generator; humanize: 0..1, how loose the model plays (V5: 1),
+    read by the parts for what they choose to play (drum answers in the voice's rests);
+    the notes are written on the grid at their written velocities, and the performance
+    step (sideman.perform) alone moves them (correlated drift, push, accents);
     vocal_range_midi: the sung range the harmony keeps clear;
     arc: what each bar is for (arc.py), one BarRole per bar of the form."""
 
@@ -43,15 +46,13 @@ class PartContext:
         return BarRole("chorus", 2)
 
     def time(self, bar_index: int, beat: float) -> float:
-        """Seconds at a beat of a bar, with swing on the off-beat eighths."""
+        """Seconds at a beat of a bar, with swing on the off-beat eighths (on the grid:
+        the performance step adds the feel)."""
         whole = int(np.floor(beat + 1e-9))
         frac = beat - whole
         if self.swing and abs(frac - 0.5) < 1e-6:
             beat = whole + 0.5 + self.swing
-        t = self.form.bar_beat_time(bar_index, beat)
-        if self.humanize:
-            t += float(self.rng.normal(0.0, 0.006 * self.humanize))
-        return t
+        return self.form.bar_beat_time(bar_index, beat)
 
     @cached_property
     def beat_seconds(self) -> float:
@@ -85,6 +86,4 @@ class PartContext:
         """MIDI velocity from a base (0..1), the bar's energy and an accent."""
         energy = float(self.energy_per_bar[min(bar_index, len(self.energy_per_bar) - 1)])
         level = base * (0.7 + 0.45 * energy) + accent
-        if self.humanize:
-            level += float(self.rng.normal(0.0, 0.04 * self.humanize))
         return int(np.clip(round(127 * level), 20, 127))
