@@ -23,17 +23,16 @@ writes, before any performed feel):
 
 from __future__ import annotations
 
-import json
 from bisect import bisect_right
 from collections.abc import Sequence
 from pathlib import Path
 
-import mir_eval
 import numpy as np
 
 from sideman.analysis import Analysis, analyze
 from sideman.arrangement import Arrangement, Knobs, arrange
 from sideman.arrangement.arc import arranged_sections
+from sideman.evaluation import chord_majmin, column_means, read_cases
 from sideman.ingest import decode
 from sideman.style import style_from_tags
 
@@ -53,17 +52,10 @@ def evaluate_arrangement_folder(folder: Path, *, tags: str = "pop, piano", seed:
                                 knobs: Knobs | None = None) -> dict:
     """Score two takes of every case of `folder` (shared eval/FORMAT.md);
     returns {"folder", "tags", "cases": [...], "mean": {...}}."""
-    cases = []
-    for meta_path in sorted(folder.glob("*.json")):
-        case = json.loads(meta_path.read_text())
-        if not isinstance(case, dict) or "audio" not in case:
-            continue
-        heard = analyze(decode(folder / case["audio"], sample_rate_hz=16000))
-        cases.append(evaluate_arrangement_case(case, heard, tags=tags, seed=seed, knobs=knobs or Knobs()))
-    mean = {}
-    for metric in ARRANGEMENT_METRICS:
-        values = [c[metric] for c in cases if c.get(metric) is not None]
-        mean[metric] = round(float(np.mean(values)), 3) if values else None
+    cases = [evaluate_arrangement_case(case, analyze(decode(folder / case["audio"], sample_rate_hz=16000)),
+                                       tags=tags, seed=seed, knobs=knobs or Knobs())
+             for case in read_cases(folder)]
+    mean = column_means(cases, ARRANGEMENT_METRICS)
     return {"folder": str(folder), "tags": tags, "cases": cases, "mean": mean}
 
 
@@ -131,11 +123,7 @@ def chart_scores(take: Arrangement, case: dict) -> dict:
     out: dict = {"chord_majmin": None, "clash": None}
     chords = take.form.chords
     if case.get("chords"):
-        reference = np.array([c[:2] for c in case["chords"]], dtype=float)
-        estimated = np.array([[c.start_seconds, c.end_seconds] for c in chords])
-        scores = mir_eval.chord.evaluate(reference, [c[2] for c in case["chords"]], estimated,
-                                         [c.label for c in chords])
-        out["chord_majmin"] = float(scores["majmin"])
+        out["chord_majmin"] = chord_majmin(case["chords"], chords)
     melody = case.get("notes") or []
     clash = long_total = 0.0
     for start, end, pitch in melody:

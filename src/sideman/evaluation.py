@@ -12,9 +12,10 @@ the chord the band plays, the share of long-note time that clashes (sung a semit
 above a sounding chord tone, both at the pitch they sound: the voice as sung, the band
 at its tuning), and whether the band covers the whole input with an intro and an outro.
 
-Real recordings carry silver references (`../shared/eval/real-sung/README.md`): beats
-count only where the case marks them trusted, keys where trusted or of high or medium
-confidence, notes only where annotated (not segmented from an f0 curve).
+Real recordings may carry silver references (a case's `silver_evidence`, `truth` and
+`key_confidence` say so): beats count only where the case marks them trusted, keys where
+trusted or of high or medium confidence, notes only where annotated (not segmented from
+an f0 curve).
 """
 
 from __future__ import annotations
@@ -45,18 +46,41 @@ METRICS = ("tempo_ok", "beat_f", "beat_amlt", "downbeat_f", "meter_ok", "key_sco
 KEY_RELATIONS = ("correct", "fifth", "relative", "parallel", "other")
 
 
-def evaluate_folder(folder: Path, *, tags: str = "pop, piano", seed: int = 1) -> dict:
-    """Score every case of `folder`; returns {"cases": [...], "mean": {...}}."""
+def read_cases(folder: Path) -> list[dict]:
+    """The cases of an eval folder (FORMAT.md: a JSON object naming its `audio`), by
+    file name; other JSON files (an index) and unreadable ones are passed over."""
     cases = []
     for meta_path in sorted(folder.glob("*.json")):
-        case = json.loads(meta_path.read_text())
-        if not isinstance(case, dict) or "audio" not in case:
+        try:
+            case = json.loads(meta_path.read_text())
+        except (OSError, ValueError):
             continue
-        cases.append(evaluate_case(folder, case, tags=tags, seed=seed))
+        if isinstance(case, dict) and "audio" in case:
+            cases.append(case)
+    return cases
+
+
+def column_means(rows: list[dict], columns, *, digits: int = 3) -> dict:  # noqa: ANN001 - any iterable of names
+    """Per column, the mean of the rows that have a value (None where none has)."""
     mean = {}
-    for metric in METRICS:
-        values = [c[metric] for c in cases if c.get(metric) is not None]
-        mean[metric] = round(float(np.mean(values)), 3) if values else None
+    for column in columns:
+        values = [r[column] for r in rows if r.get(column) is not None]
+        mean[column] = round(float(np.mean(values)), digits) if values else None
+    return mean
+
+
+def chord_majmin(reference: list, spans) -> float:  # noqa: ANN001 - ChordSpan-like spans
+    """mir_eval's majmin overlap of chord spans with reference [start, end, label] rows."""
+    ref_int = np.array([c[:2] for c in reference], dtype=float)
+    est_int = np.array([[c.start_seconds, c.end_seconds] for c in spans])
+    scores = mir_eval.chord.evaluate(ref_int, [c[2] for c in reference], est_int, [c.label for c in spans])
+    return float(scores["majmin"])
+
+
+def evaluate_folder(folder: Path, *, tags: str = "pop, piano", seed: int = 1) -> dict:
+    """Score every case of `folder`; returns {"cases": [...], "mean": {...}}."""
+    cases = [evaluate_case(folder, case, tags=tags, seed=seed) for case in read_cases(folder)]
+    mean = column_means(cases, METRICS)
     relations = [c["key_relation"] for c in cases if c.get("key_relation")]
     key_confusion = {r: relations.count(r) for r in KEY_RELATIONS}
     return {"folder": str(folder), "cases": cases, "mean": mean, "key_confusion": key_confusion}
@@ -128,11 +152,7 @@ def _pitch_scores(case: dict, heard: Analysis) -> dict:
         # circular: a reference a semitone away plays the same pitches a key lower
         out["tuning_error_cents"] = abs((tuning - 100.0 * case["tuning_offset_semitones"] + 50.0) % 100.0 - 50.0)
     if case.get("chords") and heard.chords:
-        ref_int = np.array([c[:2] for c in case["chords"]], dtype=float)
-        est_int = np.array([[c.start_seconds, c.end_seconds] for c in heard.chords])
-        scores = mir_eval.chord.evaluate(ref_int, [c[2] for c in case["chords"]], est_int,
-                                         [c.label for c in heard.chords])
-        out["chord_majmin"] = scores["majmin"]
+        out["chord_majmin"] = chord_majmin(case["chords"], heard.chords)
     if notes_trusted and heard.notes:
         ref = np.array(case["notes"], dtype=float)
         est_int = np.array([[n.start_seconds, n.end_seconds] for n in heard.notes])

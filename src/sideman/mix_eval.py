@@ -14,7 +14,6 @@ figures are printed with them.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sideman.evaluation import column_means, read_cases
 from sideman.render.measure import MixFigures, measure_mix
 
 log = logging.getLogger(__name__)
@@ -44,17 +44,13 @@ def evaluate_mix_folder(folder: Path, *, seed: int = 1, limit: int | None = None
     """Measure the mix of every case (two variations each); returns {"variations": [...],
     "mean": {...}, "reference": [...]} (figures as `MixFigures.to_json`)."""
     rows = []
-    cases = [c for c in sorted(folder.glob("*.json")) if _is_case(c)]
-    for i, meta in enumerate(cases[:limit]):
-        case = json.loads(meta.read_text())
+    cases = [c for c in read_cases(folder) if (folder / c["audio"]).is_file()]
+    for i, case in enumerate(cases[:limit]):
         tags = MIX_TAGS[i % len(MIX_TAGS)]
         model = "V4_5PLUS" if i % 2 == 0 else "V5"
         rows += evaluate_mix_case(folder / case["audio"], tags=tags, model=model, seed=seed, name=case["id"],
                                   plots=plots)
-    mean = {}
-    for column in _COLUMNS:
-        values = [r[column] for r in rows if r.get(column) is not None]
-        mean[column] = round(float(np.mean(values)), 2) if values else None
+    mean = column_means(rows, _COLUMNS, digits=2)
     for column, (op, goal) in GOALS.items():
         values = [r[column] for r in rows if r.get(column) is not None
                   and (column not in _V4_5PLUS_GOALS or r["model"] == "V4_5PLUS")]
@@ -194,14 +190,6 @@ def _read_wav(path: Path) -> tuple[np.ndarray, int]:
     if data.ndim == 1:
         data = np.stack([data, data], axis=1)
     return data[:, :2], int(rate)
-
-
-def _is_case(meta: Path) -> bool:
-    try:
-        case = json.loads(meta.read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(case, dict) and "audio" in case and (meta.parent / case["audio"]).is_file()
 
 
 __all__ = ["GOALS", "MIX_TAGS", "MixFigures", "evaluate_mix_case", "evaluate_mix_folder", "evaluate_reference",

@@ -13,12 +13,6 @@ from sideman.music import Note, hz_to_midi
 MIN_NOTE_SECONDS = 0.06
 
 
-def segment(track: PitchTrack, *, pitch_hold_ms: float = 90.0, tuning: Tuning | None = None) -> tuple[Note, ...]:
-    """Notes with integer MIDI pitch in the singer's tuning; velocity from the note's
-    loudness (40..120). tuning=None estimates it (see `segment_in_tuning`)."""
-    return segment_in_tuning(track, pitch_hold_ms=pitch_hold_ms, tuning=tuning)[0]
-
-
 def segment_in_tuning(
     track: PitchTrack, *, pitch_hold_ms: float = 90.0, tuning: Tuning | None = None
 ) -> tuple[tuple[Note, ...], Tuning]:

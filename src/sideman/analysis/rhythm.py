@@ -92,21 +92,24 @@ class VoiceFrames:
     voicing: np.ndarray  # 0..1, the tracker's confidence that the frame is voiced
 
 
-def onset_envelope(notes: tuple[Note, ...], *, duration_seconds: float,
-                   voice: VoiceFrames | None = None) -> np.ndarray:
+def onset_envelope(notes: tuple[Note, ...], *, duration_seconds: float) -> np.ndarray:
     """Onset strength at FRAME_RATE_HZ [shape=(frames,)]: a bump at each note start,
-    taller for loud notes; with `voice`, plus the rises of its loudness and voicing
-    (each scaled to the notes' peak, VOICE_ONSET_WEIGHT each)."""
+    taller for loud notes."""
     frames = int(np.ceil(duration_seconds * FRAME_RATE_HZ)) + 1
     env = np.zeros(frames)
     for note in notes:
         i = int(round(note.start_seconds * FRAME_RATE_HZ))
         if 0 <= i < frames:
-            env[i] += (1.0) * (note.velocity / 100.0)
-    env = gaussian_filter1d(env, sigma=2.0)
+            env[i] += note.velocity / 100.0
+    return gaussian_filter1d(env, sigma=2.0)
+
+
+def with_voice_onsets(env: np.ndarray, voice: VoiceFrames | None) -> np.ndarray:
+    """A note onset envelope plus the rises of the voice's loudness and voicing, each
+    scaled to the envelope's peak and weighted VOICE_ONSET_WEIGHT."""
     if voice is None or len(voice.times_seconds) < 2 or env.max() <= 0:
         return env
-    t = np.arange(frames) / FRAME_RATE_HZ
+    t = np.arange(len(env)) / FRAME_RATE_HZ
     rises = []
     for curve in (voice.loudness_db, voice.voicing):
         smooth = gaussian_filter1d(np.interp(t, voice.times_seconds, curve), 1.5)
@@ -340,7 +343,7 @@ def analyze_rhythm(
     # the voice's own onsets say how fast the line moves (the tempo); where the beat
     # falls is read from the notes alone, whose starts a singer places (the voice's
     # loudness rises also mark consonants and breaths off the beat)
-    tempo_env = onset_envelope(notes, duration_seconds=duration_seconds, voice=voice)
+    tempo_env = with_voice_onsets(env, voice)
     if len(notes) < 4 or env.max() <= 0:
         tempo = tempo_bpm or PRIOR_CENTER_BPM
         period = 60.0 / tempo

@@ -77,9 +77,9 @@ def _note_weights(durations: np.ndarray) -> np.ndarray:
     return np.minimum(durations, MAX_NOTE_WEIGHT_SECONDS) * np.where(durations >= MIN_STEADY_SECONDS, 1.0, 0.2)
 
 
-def _fit(pitches: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _fit(pitches: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Log-likelihood per (offset, collection) [shape=(offsets, 12)] of the notes laid
-    on that scale at that reference, with each offset's prior; and the collections."""
+    on that scale at that reference, with each offset's prior."""
     shifted = pitches[None, :] - OFFSETS_CENTS[:, None] / 100.0  # (offsets, notes)
     nearest = np.round(shifted)
     distance = shifted - nearest
@@ -88,7 +88,7 @@ def _fit(pitches: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarr
     scale = _LOG_SCALE[:, pcs]  # (collections, offsets, notes)
     total = np.einsum("con,n->oc", scale + fit[None], weights)
     prior = -0.5 * (OFFSETS_CENTS / PRIOR_SIGMA_CENTS) ** 2
-    return total + prior[:, None], _LOG_SCALE
+    return total + prior[:, None]
 
 
 def intended_pitches(pitches: np.ndarray, reference_cents: np.ndarray, collection: int) -> np.ndarray:
@@ -109,7 +109,7 @@ def estimate_tuning(starts: np.ndarray, ends: np.ndarray, pitches_midi: np.ndarr
         return Tuning(), np.array([], dtype=int)
     starts, ends = np.asarray(starts, dtype=float), np.asarray(ends, dtype=float)
     weights = _note_weights(ends - starts)
-    scores, _ = _fit(pitches, weights)
+    scores = _fit(pitches, weights)
     best_offset, collection = np.unravel_index(int(np.argmax(scores)), scores.shape)
     cents = float(OFFSETS_CENTS[best_offset])
     per_offset = scores.max(axis=1)
